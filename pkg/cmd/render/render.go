@@ -1,0 +1,103 @@
+// Package render is `homelab render`: every file init and deploy-app would
+// write, written under --root or printed, with nothing run.
+package render
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/plan"
+	renderpkg "github.com/homelab-dev/homelab/pkg/render"
+)
+
+// Options are render's inputs.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Root   string
+	Host   host.Host
+	Config func() (*config.Loaded, error)
+}
+
+// NewCmdRender builds the command; runF replaces renderRun in tests.
+func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams}
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Write every file homelab manages under a directory, or print them",
+		Long: heredoc.Doc(`
+			Render, from the configuration, every file that init and deploy-app write on a
+			host: the Nginx site (and its sites-enabled link), the Grafana port-forward
+			systemd unit, the app's Kubernetes manifests, the Helm values of both charts,
+			and the effective configuration. Nothing is run and no cluster is touched.
+
+			With --root DIR the files are written under DIR at their host paths
+			(DIR/etc/nginx/sites-available/homelab.conf, ...). Without --root they are
+			printed to standard output, each after a "# ==> PATH" line.
+		`),
+		Example: heredoc.Doc(`
+			# See what the defaults produce
+			$ homelab render
+
+			# Write the files for your domain under ./out for review
+			$ homelab render --root ./out --domain blog.example.com --app-image blog:1.4
+		`),
+		Args: cobra.NoArgs,
+	}
+	flags := cmdutil.AddConfigFlags(cmd)
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		opts.Root = f.Root
+		opts.Host = f.Host()
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		if runF != nil {
+			return runF(c.Context(), opts)
+		}
+		return renderRun(c.Context(), opts)
+	}
+	return cmd
+}
+
+func renderRun(ctx context.Context, opts *Options) error {
+	loaded, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	r, err := renderpkg.New()
+	if err != nil {
+		return err
+	}
+	files, err := r.All(loaded.Config)
+	if err != nil {
+		return err
+	}
+	if opts.Root == "" {
+		for _, f := range files {
+			if f.Link != "" {
+				fmt.Fprintf(opts.IO.Out, "# ==> %s -> %s\n", f.Path, f.Link)
+				continue
+			}
+			fmt.Fprintf(opts.IO.Out, "# ==> %s\n%s", f.Path, f.Data)
+		}
+		return nil
+	}
+	p := plan.Plan{Name: "render"}
+	for _, f := range files {
+		if f.Link != "" {
+			p.Steps = append(p.Steps, plan.Symlink(opts.Host, f.Link, f.Path))
+		} else {
+			p.Steps = append(p.Steps, plan.WriteFile(opts.Host, f.Path, f.Data, f.Mode))
+		}
+	}
+	res, err := plan.Runner{OnEvent: plan.TextReport{W: opts.IO.ErrOut}.Event}.Run(ctx, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "rendered under %s: %d changed, %d up to date\n", opts.Root, len(res.Changed), len(res.UpToDate))
+	return nil
+}

@@ -1,0 +1,58 @@
+// Package root assembles the homelab command tree.
+package root
+
+import (
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/homelab-dev/homelab/pkg/cmd/deployapp"
+	"github.com/homelab-dev/homelab/pkg/cmd/doctor"
+	initcmd "github.com/homelab-dev/homelab/pkg/cmd/init"
+	"github.com/homelab-dev/homelab/pkg/cmd/render"
+	"github.com/homelab-dev/homelab/pkg/cmd/version"
+	"github.com/homelab-dev/homelab/pkg/cmdutil"
+)
+
+// NewCmdRoot returns `homelab` with every subcommand.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "homelab <command> [flags]",
+		Short: "Turn a spare Ubuntu box into a monitored home server",
+		Long: heredoc.Doc(`
+			homelab installs k3s, kube-prometheus-stack and the blackbox exporter on a fresh
+			Ubuntu server, serves Grafana at https://DOMAIN/grafana behind Nginx, deploys
+			your web app from a freshly built image, and tells you what is broken.
+
+			Configuration comes from --config, else ./homelab.yaml, else built-in defaults
+			(see 'homelab render'); flags override single keys.
+		`),
+		Example: heredoc.Doc(`
+			# Preview everything init would do on this machine, changing nothing
+			$ homelab init --dry-run --domain blog.example.com
+
+			# Write every managed file under ./out for review
+			$ homelab render --root ./out
+
+			# After building a new image of your app
+			$ homelab deploy-app --image nextjs-app:latest
+		`),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       f.Version,
+	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.FlagError{Err: err}
+	})
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.ConfigPath, "config", "", "configuration file (default ./homelab.yaml if present, else built-in defaults)")
+	pf.StringVar(&f.Root, "root", "", "take every host path under this directory instead of /")
+
+	cmd.AddCommand(
+		initcmd.NewCmdInit(f, nil),
+		deployapp.NewCmdDeployApp(f, nil),
+		doctor.NewCmdDoctor(f, nil),
+		render.NewCmdRender(f, nil),
+		version.NewCmdVersion(f),
+	)
+	return cmd
+}

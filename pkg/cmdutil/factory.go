@@ -1,0 +1,90 @@
+// Package cmdutil holds what every command shares: the Factory of lazily built
+// dependencies, the configuration flags, and the mapping of errors to exit codes.
+package cmdutil
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/layout"
+)
+
+// Factory builds a command's dependencies on demand, so `homelab --help`
+// touches nothing and tests replace any of them.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	// Root is the --root flag: every host path is taken under it.
+	Root string
+	// ConfigPath is the --config flag.
+	ConfigPath string
+	// Host returns the machine to act on; tests replace it with a recorder.
+	Host func() host.Host
+	// Now is the clock; time.Now in production.
+	Now func() time.Time
+	// Version is the build's version string.
+	Version string
+}
+
+// New returns a Factory over the real machine.
+func New(ios *iostreams.IOStreams, version string) *Factory {
+	f := &Factory{IOStreams: ios, Now: time.Now, Version: version}
+	f.Host = func() host.Host {
+		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now}
+	}
+	return f
+}
+
+// Config resolves the configuration: --config, else ./homelab.yaml, else the
+// embedded defaults; then flags.
+func (f *Factory) Config(o config.Overrides) (*config.Loaded, error) {
+	return config.Load(config.Options{Path: f.ConfigPath, FallbackPath: "homelab.yaml", Overrides: o})
+}
+
+// ConfigFlags are the flags that override configuration keys.
+type ConfigFlags struct {
+	domain, email, appImage, tlsMode string
+	appPort                          int
+	cmd                              *cobra.Command
+}
+
+// AddConfigFlags registers --domain, --email, --app-image, --app-port and
+// --tls-mode on cmd.
+func AddConfigFlags(cmd *cobra.Command) *ConfigFlags {
+	c := &ConfigFlags{cmd: cmd}
+	fl := cmd.Flags()
+	fl.StringVar(&c.domain, "domain", "", "public DNS name of the server (config: domain)")
+	fl.StringVar(&c.email, "email", "", "contact e-mail for Let's Encrypt (config: email)")
+	fl.StringVar(&c.appImage, "app-image", "", "the app's image reference, like nextjs-app:latest (config: app.image)")
+	fl.IntVar(&c.appPort, "app-port", 0, "port the app listens on in its container (config: app.port)")
+	fl.StringVar(&c.tlsMode, "tls-mode", "", "none, certbot or files (config: tls.mode)")
+	return c
+}
+
+// Overrides returns the flags the user set.
+func (c *ConfigFlags) Overrides() config.Overrides {
+	var o config.Overrides
+	fl := c.cmd.Flags()
+	if fl.Changed("domain") {
+		o.Domain = &c.domain
+	}
+	if fl.Changed("email") {
+		o.Email = &c.email
+	}
+	if fl.Changed("app-image") {
+		o.AppImage = &c.appImage
+	}
+	if fl.Changed("app-port") {
+		o.AppPort = &c.appPort
+	}
+	if fl.Changed("tls-mode") {
+		o.TLSMode = &c.tlsMode
+	}
+	return o
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,160 @@
+// Package config holds homelab's configuration: its types, the embedded
+// defaults, strict loading from homelab.yaml and validation that reports every
+// problem at once.
+package config
+
+import (
+	_ "embed"
+	"strconv"
+)
+
+// APIVersion is the only configuration version this build understands.
+const APIVersion = "homelab/v1alpha1"
+
+// TLS modes.
+const (
+	TLSNone    = "none"
+	TLSCertbot = "certbot"
+	TLSFiles   = "files"
+)
+
+// Config is the whole homelab.yaml. Field names are the YAML keys; every key
+// has a default in defaults.yaml so that an empty file is a valid one.
+type Config struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Domain     string     `yaml:"domain"`
+	Email      string     `yaml:"email"`
+	TLS        TLS        `yaml:"tls"`
+	App        App        `yaml:"app"`
+	Monitoring Monitoring `yaml:"monitoring"`
+	K3s        K3s        `yaml:"k3s"`
+}
+
+// TLS says how the public Nginx server gets its certificate.
+type TLS struct {
+	Mode     string `yaml:"mode"`
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// Enabled reports whether Nginx serves HTTPS.
+func (t TLS) Enabled() bool { return t.Mode != TLSNone }
+
+// App is the user's web application as it runs in k3s.
+type App struct {
+	Name        string    `yaml:"name"`
+	Namespace   string    `yaml:"namespace"`
+	ServiceName string    `yaml:"serviceName"`
+	Image       string    `yaml:"image"`
+	Port        int       `yaml:"port"`
+	Command     []string  `yaml:"command"`
+	Replicas    int       `yaml:"replicas"`
+	HealthPath  string    `yaml:"healthPath"`
+	ClusterIP   string    `yaml:"clusterIP"`
+	Resources   Resources `yaml:"resources"`
+}
+
+// DeploymentName is the Deployment's name, kept as in the reference setup.
+func (a App) DeploymentName() string { return a.Name + "-deployment" }
+
+// Resources are Kubernetes resource requests and limits as quantities.
+type Resources struct {
+	Requests ResourceList `yaml:"requests"`
+	Limits   ResourceList `yaml:"limits"`
+}
+
+// ResourceList is a cpu/memory pair of Kubernetes quantities ("100m", "256Mi").
+type ResourceList struct {
+	CPU    string `yaml:"cpu"`
+	Memory string `yaml:"memory"`
+}
+
+// Monitoring is the kube-prometheus-stack and blackbox exporter installation.
+type Monitoring struct {
+	Namespace    string     `yaml:"namespace"`
+	Release      string     `yaml:"release"`
+	ChartRepo    string     `yaml:"chartRepo"`
+	ChartVersion string     `yaml:"chartVersion"`
+	Blackbox     Blackbox   `yaml:"blackbox"`
+	Grafana      Grafana    `yaml:"grafana"`
+	Probe        Probe      `yaml:"probe"`
+	Prometheus   Prometheus `yaml:"prometheus"`
+}
+
+// Blackbox is the prometheus-blackbox-exporter release.
+type Blackbox struct {
+	Release      string `yaml:"release"`
+	ChartVersion string `yaml:"chartVersion"`
+}
+
+// ServiceName is the Service the chart creates for release Release.
+func (b Blackbox) ServiceName() string { return b.Release + "-prometheus-blackbox-exporter" }
+
+// Grafana is where Grafana is served: a sub-path of the public domain, and a
+// loopback port on the host that the port-forward unit keeps open.
+type Grafana struct {
+	Path      string `yaml:"path"`
+	LocalPort int    `yaml:"localPort"`
+}
+
+// Probe is the blackbox Probe that watches the app.
+type Probe struct {
+	Name     string `yaml:"name"`
+	Interval string `yaml:"interval"`
+	Module   string `yaml:"module"`
+}
+
+// Prometheus sizes Prometheus for a small box.
+type Prometheus struct {
+	Retention     string `yaml:"retention"`
+	RetentionSize string `yaml:"retentionSize"`
+	StorageSize   string `yaml:"storageSize"`
+}
+
+// K3s is the Kubernetes distribution homelab installs.
+type K3s struct {
+	Version     string `yaml:"version"`
+	ServiceCIDR string `yaml:"serviceCIDR"`
+}
+
+//go:embed defaults.yaml
+var defaultsYAML []byte
+
+// DefaultsYAML returns the embedded default configuration, as a user would
+// write it in homelab.yaml.
+func DefaultsYAML() []byte { return append([]byte(nil), defaultsYAML...) }
+
+// Derived names, kept in one place so templates and checks agree.
+
+// GrafanaServiceName is the Service the kube-prometheus-stack chart creates for Grafana.
+func (m Monitoring) GrafanaServiceName() string { return m.Release + "-grafana" }
+
+// GrafanaAdminSecret is the Secret holding Grafana's generated admin credentials.
+func (m Monitoring) GrafanaAdminSecret() string { return m.Release + "-grafana-admin" }
+
+// AppTarget is the in-cluster URL the Probe asks the blackbox exporter to
+// check: the app's health path on its Service.
+func (c *Config) AppTarget() string {
+	target := "http://" + c.App.ServiceName + "." + c.App.Namespace + ".svc.cluster.local:" + strconv.Itoa(c.App.Port)
+	if c.App.HealthPath != "/" {
+		target += c.App.HealthPath
+	}
+	return target
+}
+
+// BlackboxURL is the in-cluster address of the blackbox exporter.
+func (c *Config) BlackboxURL() string {
+	return c.Monitoring.Blackbox.ServiceName() + "." + c.Monitoring.Namespace + ".svc:9115"
+}
+
+// PublicURL is the base URL users type in a browser.
+func (c *Config) PublicURL() string {
+	if c.TLS.Enabled() {
+		return "https://" + c.Domain
+	}
+	return "http://" + c.Domain
+}
+
+// GrafanaURL is Grafana's root_url: the public URL with the sub-path and a
+// trailing slash, exactly what Grafana needs with serve_from_sub_path.
+func (c *Config) GrafanaURL() string { return c.PublicURL() + c.Monitoring.Grafana.Path + "/" }

@@ -1,0 +1,250 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/distribution/reference"
+	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// BlackboxModules are the prober modules our blackbox exporter values define.
+var BlackboxModules = []string{"http_2xx", "tcp_connect"}
+
+var (
+	// Same pattern as prometheus-operator's ByteSize, which retentionSize becomes.
+	byteSizePattern = regexp.MustCompile(`^(0|([0-9]*[.])?[0-9]+((K|M|G|T|E|P)i?)?B)$`)
+	k3sVersion      = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$`)
+	urlPathPattern  = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+)
+
+// Validate checks every field and returns all problems, in file order.
+func Validate(c *Config) []Problem {
+	v := &validator{}
+	if c.APIVersion != APIVersion {
+		v.bad("apiVersion", c.APIVersion, "must be "+APIVersion)
+	}
+	v.domain(c.Domain)
+	v.tls(c)
+	v.app(c)
+	v.monitoring(c)
+	v.k3s(c.K3s)
+	return v.problems
+}
+
+type validator struct{ problems []Problem }
+
+func (v *validator) bad(key, value, want string) {
+	v.problems = append(v.problems, Problem{Key: key, Msg: fmt.Sprintf("invalid value %q: %s", value, want)})
+}
+
+func (v *validator) domain(d string) {
+	switch {
+	case d == "":
+		v.bad("domain", d, "required: the public DNS name of this server, like blog.example.com")
+	case strings.Contains(d, "://") || strings.ContainsAny(d, "/: "):
+		v.bad("domain", d, "a bare DNS name, without scheme, port or path, like blog.example.com")
+	default:
+		if errs := validation.IsFullyQualifiedDomainName(nil, d); len(errs) > 0 {
+			v.bad("domain", d, "a fully qualified lower-case DNS name with at least two labels, like blog.example.com")
+		}
+	}
+}
+
+func (v *validator) tls(c *Config) {
+	t := c.TLS
+	if c.Email != "" {
+		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
+			v.bad("email", c.Email, "a plain e-mail address, like you@example.com")
+		}
+	}
+	switch t.Mode {
+	case TLSNone:
+	case TLSCertbot:
+		if c.Email == "" {
+			v.bad("email", c.Email, "required with tls.mode certbot (Let's Encrypt sends expiry notices there)")
+		}
+	case TLSFiles:
+		for _, f := range []struct{ key, value string }{{"tls.certFile", t.CertFile}, {"tls.keyFile", t.KeyFile}} {
+			if f.value == "" || !path.IsAbs(f.value) || path.Clean(f.value) != f.value {
+				v.bad(f.key, f.value, "required with tls.mode files: an absolute, clean path like /etc/ssl/homelab/fullchain.pem")
+			}
+		}
+	default:
+		v.bad("tls.mode", t.Mode, "one of none, certbot, files")
+	}
+	if t.Mode != TLSFiles {
+		if t.CertFile != "" {
+			v.bad("tls.certFile", t.CertFile, "only used with tls.mode files; remove it or set tls.mode: files")
+		}
+		if t.KeyFile != "" {
+			v.bad("tls.keyFile", t.KeyFile, "only used with tls.mode files; remove it or set tls.mode: files")
+		}
+	}
+}
+
+func (v *validator) app(c *Config) {
+	a := c.App
+	v.dnsLabel("app.name", a.Name, 63-len("-deployment"))
+	v.dnsLabel("app.namespace", a.Namespace, 63)
+	if errs := validation.IsDNS1035Label(a.ServiceName); len(errs) > 0 {
+		v.bad("app.serviceName", a.ServiceName, "a DNS-1035 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters")
+	}
+	if a.Image == "" {
+		v.bad("app.image", a.Image, "required: an image reference like nextjs-app:latest or registry.example.com/blog:1.2")
+	} else if _, err := reference.ParseNormalizedNamed(a.Image); err != nil {
+		v.bad("app.image", a.Image, "an image reference like nextjs-app:latest ("+err.Error()+")")
+	}
+	v.port("app.port", a.Port)
+	for i, arg := range a.Command {
+		if strings.TrimSpace(arg) == "" {
+			v.bad(fmt.Sprintf("app.command[%d]", i), arg, "a non-empty word; leave app.command as [] to use the image's own command")
+		}
+	}
+	if a.Replicas < 1 || a.Replicas > 20 {
+		v.bad("app.replicas", fmt.Sprint(a.Replicas), "a whole number from 1 to 20")
+	}
+	if u, err := url.Parse(a.HealthPath); err != nil || !strings.HasPrefix(a.HealthPath, "/") || u.Host != "" || strings.ContainsAny(a.HealthPath, " \t") {
+		v.bad("app.healthPath", a.HealthPath, "an absolute URL path like / or /api/health")
+	}
+	v.clusterIP(c)
+	v.resources("app.resources", a.Resources)
+}
+
+func (v *validator) clusterIP(c *Config) {
+	_, cidr, err := net.ParseCIDR(c.K3s.ServiceCIDR)
+	if err != nil {
+		return // reported under k3s.serviceCIDR
+	}
+	ip := net.ParseIP(c.App.ClusterIP).To4()
+	switch {
+	case ip == nil:
+		v.bad("app.clusterIP", c.App.ClusterIP, "an IPv4 address inside k3s.serviceCIDR "+c.K3s.ServiceCIDR+", like 10.43.0.30")
+	case !cidr.Contains(ip) || ip.Equal(cidr.IP):
+		v.bad("app.clusterIP", c.App.ClusterIP, "an address inside k3s.serviceCIDR "+c.K3s.ServiceCIDR)
+	case ip.Equal(nthIP(cidr.IP, 1)):
+		v.bad("app.clusterIP", c.App.ClusterIP, "an address other than the kubernetes API Service's; try "+nthIP(cidr.IP, 30).String())
+	case ip.Equal(nthIP(cidr.IP, 10)):
+		v.bad("app.clusterIP", c.App.ClusterIP, "an address other than k3s's CoreDNS Service's; try "+nthIP(cidr.IP, 30).String())
+	}
+}
+
+func nthIP(base net.IP, n byte) net.IP {
+	ip := append(net.IP(nil), base.To4()...)
+	ip[3] += n
+	return ip
+}
+
+func (v *validator) resources(key string, r Resources) {
+	parsed := map[string]resource.Quantity{}
+	for _, q := range []struct{ key, value string }{
+		{key + ".requests.cpu", r.Requests.CPU}, {key + ".requests.memory", r.Requests.Memory},
+		{key + ".limits.cpu", r.Limits.CPU}, {key + ".limits.memory", r.Limits.Memory},
+	} {
+		if q.value == "" && q.key != key+".limits.memory" {
+			continue
+		}
+		qty, err := resource.ParseQuantity(q.value)
+		if err != nil || qty.Sign() <= 0 {
+			v.bad(q.key, q.value, "a positive Kubernetes quantity like 250m (cpu) or 512Mi (memory); a memory limit is required")
+			continue
+		}
+		parsed[q.key] = qty
+	}
+	for _, res := range []string{"cpu", "memory"} {
+		req, okReq := parsed[key+".requests."+res]
+		lim, okLim := parsed[key+".limits."+res]
+		if okReq && okLim && req.Cmp(lim) > 0 {
+			v.bad(key+".requests."+res, req.String(), "at most the limit "+lim.String())
+		}
+	}
+}
+
+func (v *validator) monitoring(c *Config) {
+	m := c.Monitoring
+	v.dnsLabel("monitoring.namespace", m.Namespace, 63)
+	v.release("monitoring.release", m.Release, m.GrafanaServiceName())
+	v.release("monitoring.blackbox.release", m.Blackbox.Release, m.Blackbox.ServiceName())
+	if m.Release != "" && m.Release == m.Blackbox.Release {
+		v.bad("monitoring.blackbox.release", m.Blackbox.Release, "a release name different from monitoring.release")
+	}
+	if u, err := url.Parse(m.ChartRepo); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "oci") || u.Host == "" {
+		v.bad("monitoring.chartRepo", m.ChartRepo, "an http(s):// chart repository or oci:// registry URL")
+	}
+	v.semver("monitoring.chartVersion", m.ChartVersion)
+	v.semver("monitoring.blackbox.chartVersion", m.Blackbox.ChartVersion)
+	if !urlPathPattern.MatchString(m.Grafana.Path) {
+		v.bad("monitoring.grafana.path", m.Grafana.Path, "a URL sub-path starting with / and without a trailing slash, like /grafana")
+	}
+	v.port("monitoring.grafana.localPort", m.Grafana.LocalPort)
+	if m.Grafana.LocalPort == 80 || m.Grafana.LocalPort == 443 {
+		v.bad("monitoring.grafana.localPort", fmt.Sprint(m.Grafana.LocalPort), "a port other than 80 and 443, which Nginx serves; like 3100")
+	}
+	if errs := validation.IsDNS1123Subdomain(m.Probe.Name); len(errs) > 0 {
+		v.bad("monitoring.probe.name", m.Probe.Name, "a Kubernetes object name: lower-case letters, digits, '-' and '.'")
+	}
+	if d, err := model.ParseDuration(m.Probe.Interval); err != nil || d <= 0 {
+		v.bad("monitoring.probe.interval", m.Probe.Interval, "a Prometheus duration like 30s, 1m or 5m")
+	}
+	if !slices.Contains(BlackboxModules, m.Probe.Module) {
+		v.bad("monitoring.probe.module", m.Probe.Module, "one of "+strings.Join(BlackboxModules, ", "))
+	}
+	if d, err := model.ParseDuration(m.Prometheus.Retention); err != nil || d <= 0 {
+		v.bad("monitoring.prometheus.retention", m.Prometheus.Retention, "a Prometheus duration like 7d or 12h")
+	}
+	if !byteSizePattern.MatchString(m.Prometheus.RetentionSize) {
+		v.bad("monitoring.prometheus.retentionSize", m.Prometheus.RetentionSize, "a size like 2GB or 512MB")
+	}
+	if q, err := resource.ParseQuantity(m.Prometheus.StorageSize); err != nil || q.Sign() <= 0 {
+		v.bad("monitoring.prometheus.storageSize", m.Prometheus.StorageSize, "a Kubernetes quantity like 4Gi")
+	}
+}
+
+func (v *validator) k3s(k K3s) {
+	if !k3sVersion.MatchString(k.Version) {
+		v.bad("k3s.version", k.Version, "a k3s release tag like v1.37.2+k3s1")
+	}
+	ip, cidr, err := net.ParseCIDR(k.ServiceCIDR)
+	if err != nil || ip.To4() == nil || !ip.Equal(cidr.IP) {
+		v.bad("k3s.serviceCIDR", k.ServiceCIDR, "an IPv4 network like 10.43.0.0/16 (k3s's default)")
+	} else if ones, _ := cidr.Mask.Size(); ones > 24 {
+		v.bad("k3s.serviceCIDR", k.ServiceCIDR, "a network of at least /24")
+	}
+}
+
+func (v *validator) dnsLabel(key, value string, max int) {
+	if errs := validation.IsDNS1123Label(value); len(errs) > 0 || len(value) > max {
+		v.bad(key, value, fmt.Sprintf("a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most %d characters", max))
+	}
+}
+
+// release checks a Helm release name and the Service name the chart derives
+// from it, which must itself be a valid DNS-1035 label.
+func (v *validator) release(key, name, derived string) {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 || len(name) > 53 {
+		v.bad(key, name, "a Helm release name: lower-case letters, digits and '-', at most 53 characters")
+	} else if errs := validation.IsDNS1035Label(derived); len(errs) > 0 {
+		v.bad(key, name, "a name whose derived Service name "+derived+" is at most 63 characters and starts with a letter")
+	}
+}
+
+func (v *validator) semver(key, value string) {
+	if _, err := semver.StrictNewVersion(value); err != nil {
+		v.bad(key, value, "an exact chart version like 88.5.3 (no ranges, no leading v)")
+	}
+}
+
+func (v *validator) port(key string, p int) {
+	if p < 1 || p > 65535 {
+		v.bad(key, fmt.Sprint(p), "a port number from 1 to 65535")
+	}
+}

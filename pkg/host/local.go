@@ -1,0 +1,168 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+)
+
+// Local is this machine, with every path taken under Root ("/" or "" for the
+// real root). Commands run on the real machine whatever Root is.
+type Local struct {
+	Root string
+	// BackupDir is the host path under which replaced files are kept, as
+	// BackupDir/<original path>.<timestamp>.
+	BackupDir string
+	// Now stamps backups; time.Now when nil.
+	Now func() time.Time
+}
+
+var _ Host = (*Local)(nil)
+
+// Path maps a host path to the local file system path under Root.
+func (l *Local) Path(p string) string {
+	if l.Root == "" || l.Root == "/" {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(l.Root, filepath.Clean("/"+p))
+}
+
+func (l *Local) Run(ctx context.Context, c Cmd) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
+	if len(c.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, &CmdError{Cmd: c, Err: err, Output: out}
+	}
+	return out, nil
+}
+
+func (l *Local) ReadFile(p string) ([]byte, error) { return os.ReadFile(l.Path(p)) }
+
+func (l *Local) Readlink(p string) (string, error) { return os.Readlink(l.Path(p)) }
+
+func (l *Local) Lstat(p string) (fs.FileInfo, error) { return os.Lstat(l.Path(p)) }
+
+func (l *Local) Remove(p string) error {
+	err := os.Remove(l.Path(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (l *Local) WriteFile(p string, data []byte, mode fs.FileMode) (WriteResult, error) {
+	local := l.Path(p)
+	info, err := os.Lstat(local)
+	switch {
+	case err == nil && info.Mode().IsRegular():
+		old, err := os.ReadFile(local)
+		if err != nil {
+			return WriteResult{}, err
+		}
+		if bytes.Equal(old, data) && info.Mode().Perm() == mode.Perm() {
+			return WriteResult{}, nil
+		}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return WriteResult{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		return WriteResult{}, err
+	}
+	backup, err := l.backup(p, info)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	// renameio writes a temporary file in the same directory, syncs it and
+	// renames it over the target: readers see the old or the new file, never
+	// half of one, even if homelab is killed mid-write.
+	if err := renameio.WriteFile(local, data, mode.Perm(), renameio.WithStaticPermissions(mode.Perm())); err != nil {
+		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
+	}
+	return WriteResult{Changed: true, Backup: backup}, nil
+}
+
+func (l *Local) Symlink(target, link string) (WriteResult, error) {
+	local := l.Path(link)
+	info, err := os.Lstat(local)
+	if err == nil && info.Mode()&fs.ModeSymlink != 0 {
+		if cur, err := os.Readlink(local); err == nil && cur == target {
+			return WriteResult{}, nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		return WriteResult{}, err
+	}
+	backup, err := l.backup(link, info)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	if err := renameio.Symlink(target, local); err != nil {
+		return WriteResult{}, fmt.Errorf("link %s: %w", link, err)
+	}
+	return WriteResult{Changed: true, Backup: backup}, nil
+}
+
+// backup copies an existing regular file at host path p into BackupDir.
+// Symlinks are not backed up: the link target survives on its own.
+func (l *Local) backup(p string, info fs.FileInfo) (string, error) {
+	if info == nil || !info.Mode().IsRegular() || l.BackupDir == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(l.Path(p))
+	if err != nil {
+		return "", err
+	}
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	dest := filepath.Join(l.BackupDir, p) + "." + now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.MkdirAll(filepath.Dir(l.Path(dest)), 0o700); err != nil {
+		return "", err
+	}
+	if err := renameio.WriteFile(l.Path(dest), data, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+		return "", fmt.Errorf("back up %s: %w", p, err)
+	}
+	return dest, nil
+}
+
+// CmdError is a command that failed; its message carries the tail of the
+// command's output, which is usually the reason.
+type CmdError struct {
+	Cmd    Cmd
+	Err    error
+	Output []byte
+}
+
+func (e *CmdError) Error() string {
+	msg := fmt.Sprintf("%s %s: %v", e.Cmd.Name, strings.Join(e.Cmd.Args, " "), e.Err)
+	if tail := lastLines(string(e.Output), 10); tail != "" {
+		msg += "\n" + tail
+	}
+	return msg
+}
+
+func (e *CmdError) Unwrap() error { return e.Err }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}

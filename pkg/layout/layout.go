@@ -1,0 +1,31 @@
+// Package layout names every path homelab reads or writes on a host, so that
+// init, render, uninstall and doctor agree on them. Paths are absolute host
+// paths; host.Local maps them under --root.
+package layout
+
+const (
+	NginxSite       = "/etc/nginx/sites-available/homelab.conf"
+	NginxSiteLink   = "/etc/nginx/sites-enabled/homelab.conf"
+	NginxSiteTarget = "../sites-available/homelab.conf"
+	PortForwardUnit = "/etc/systemd/system/grafana-portforward.service"
+	AppManifests    = "/etc/homelab/manifests/app.yaml"
+	ValuesStack     = "/etc/homelab/values/kube-prometheus-stack.yaml"
+	ValuesBlackbox  = "/etc/homelab/values/prometheus-blackbox-exporter.yaml"
+	EffectiveConfig = "/etc/homelab/homelab.yaml"
+
+	// Binary is where init installs homelab itself; the port-forward unit runs it.
+	Binary = "/usr/local/bin/homelab"
+	// K3sKubeconfig is written by k3s (mode 0600 with --write-kubeconfig-mode).
+	K3sKubeconfig = "/etc/rancher/k3s/k3s.yaml"
+	// ACMEWebroot serves Let's Encrypt HTTP-01 challenges for certbot --webroot.
+	ACMEWebroot = "/var/www/letsencrypt"
+	// BackupDir keeps the previous version of every file homelab overwrites,
+	// outside nginx's and systemd's include directories.
+	BackupDir = "/var/backups/homelab"
+)
+
+// LetsEncryptCert and LetsEncryptKey are where certbot puts a domain's certificate.
+func LetsEncryptCert(domain string) string {
+	return "/etc/letsencrypt/live/" + domain + "/fullchain.pem"
+}
+func LetsEncryptKey(domain string) string { return "/etc/letsencrypt/live/" + domain + "/privkey.pem" }

@@ -1,0 +1,178 @@
+// Package render turns a configuration into the files homelab writes on a
+// host. It does no I/O: callers write the result through pkg/host.
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"text/template"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/templates"
+)
+
+// File is one rendered file at its host path. A File with Link set is a
+// symbolic link to Link (relative to the link's directory) and has no Data.
+type File struct {
+	Path string
+	Mode fs.FileMode
+	Data []byte
+	Link string
+}
+
+// Renderer executes the embedded templates. Parse them once with New.
+type Renderer struct {
+	tmpl *template.Template
+}
+
+// New parses the embedded templates.
+func New() (*Renderer, error) {
+	t, err := template.New("homelab").
+		Option("missingkey=error").
+		Funcs(template.FuncMap{"quote": jsonString, "json": jsonString}).
+		ParseFS(templates.FS, "*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("parse templates: %w", err)
+	}
+	return &Renderer{tmpl: t}, nil
+}
+
+// All renders every file init and deploy-app write, in the order they are
+// written.
+func (r *Renderer) All(cfg *config.Config) ([]File, error) {
+	var files []File
+	for _, f := range []struct {
+		path     string
+		mode     fs.FileMode
+		template string
+		data     any
+	}{
+		{layout.ValuesStack, 0o644, "kube-prometheus-stack.yaml.tmpl", valuesView(cfg)},
+		{layout.ValuesBlackbox, 0o644, "prometheus-blackbox-exporter.yaml.tmpl", valuesView(cfg)},
+		{layout.AppManifests, 0o644, "app.yaml.tmpl", appView(cfg)},
+		{layout.PortForwardUnit, 0o644, "grafana-portforward.service.tmpl", unitView(cfg)},
+		{layout.NginxSite, 0o644, "nginx-site.conf.tmpl", nginxView(cfg)},
+	} {
+		data, err := r.execute(f.template, f.data)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: f.path, Mode: f.mode, Data: data})
+	}
+	files = append(files, File{Path: layout.NginxSiteLink, Mode: 0o777, Link: layout.NginxSiteTarget})
+	eff, err := EffectiveConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, File{Path: layout.EffectiveConfig, Mode: 0o600, Data: eff})
+	return files, nil
+}
+
+// Named renders one template by file name, for steps that write one file.
+func (r *Renderer) Named(cfg *config.Config, path string) (File, error) {
+	files, err := r.All(cfg)
+	if err != nil {
+		return File{}, err
+	}
+	for _, f := range files {
+		if f.Path == path {
+			return f, nil
+		}
+	}
+	return File{}, fmt.Errorf("render: no file is rendered at %s", path)
+}
+
+func (r *Renderer) execute(name string, data any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := r.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// EffectiveConfig is the resolved configuration as YAML, as written to
+// /etc/homelab/homelab.yaml so that doctor and later runs know what was
+// applied. It holds no secrets: the Grafana password lives only in a
+// Kubernetes Secret.
+func EffectiveConfig(cfg *config.Config) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# The configuration homelab last applied (defaults, file and flags merged).\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return nil, fmt.Errorf("render effective configuration: %w", err)
+	}
+	return buf.Bytes(), enc.Close()
+}
+
+// jsonString quotes a value as JSON, which YAML reads as the same value:
+// safe for strings holding ':' or '#'.
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+type nginxData struct {
+	Domain      string
+	App         config.App
+	Grafana     config.Grafana
+	TLS         bool
+	Certbot     bool
+	CertFile    string
+	KeyFile     string
+	ACMEWebroot string
+}
+
+func nginxView(c *config.Config) nginxData {
+	v := nginxData{
+		Domain: c.Domain, App: c.App, Grafana: c.Monitoring.Grafana,
+		TLS: c.TLS.Enabled(), Certbot: c.TLS.Mode == config.TLSCertbot,
+		CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, ACMEWebroot: layout.ACMEWebroot,
+	}
+	if v.Certbot {
+		v.CertFile, v.KeyFile = layout.LetsEncryptCert(c.Domain), layout.LetsEncryptKey(c.Domain)
+	}
+	return v
+}
+
+type unitData struct {
+	Grafana    config.Grafana
+	Namespace  string
+	Service    string
+	Kubeconfig string
+	Binary     string
+}
+
+func unitView(c *config.Config) unitData {
+	return unitData{
+		Grafana: c.Monitoring.Grafana, Namespace: c.Monitoring.Namespace,
+		Service: c.Monitoring.GrafanaServiceName(), Kubeconfig: layout.K3sKubeconfig, Binary: layout.Binary,
+	}
+}
+
+type appData struct {
+	App         config.App
+	Probe       config.Probe
+	Monitoring  config.Monitoring
+	BlackboxURL string
+	AppTarget   string
+}
+
+func appView(c *config.Config) appData {
+	return appData{App: c.App, Probe: c.Monitoring.Probe, Monitoring: c.Monitoring, BlackboxURL: c.BlackboxURL(), AppTarget: c.AppTarget()}
+}
+
+type valuesData struct {
+	*config.Config
+	GrafanaURL  string
+	AdminSecret string
+}
+
+func valuesView(c *config.Config) valuesData {
+	return valuesData{Config: c, GrafanaURL: c.GrafanaURL(), AdminSecret: c.Monitoring.GrafanaAdminSecret()}
+}

@@ -90,7 +90,7 @@ func (l *Local) WriteFile(p string, data []byte, mode fs.FileMode) (WriteResult,
 	// renameio writes a temporary file in the same directory, syncs it and
 	// renames it over the target: readers see the old or the new file, never
 	// half of one, even if homelab is killed mid-write.
-	if err := renameio.WriteFile(local, data, mode.Perm(), renameio.WithStaticPermissions(mode.Perm())); err != nil {
+	if err := atomicWrite(local, data, mode.Perm()); err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
 	}
 	return WriteResult{Changed: true, Backup: backup}, nil
@@ -135,7 +135,7 @@ func (l *Local) backup(p string, info fs.FileInfo) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(l.Path(dest)), 0o700); err != nil {
 		return "", err
 	}
-	if err := renameio.WriteFile(l.Path(dest), data, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+	if err := atomicWrite(l.Path(dest), data, 0o600); err != nil {
 		return "", fmt.Errorf("back up %s: %w", p, err)
 	}
 	return dest, nil
@@ -165,4 +165,19 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// atomicWrite replaces path with data and exactly perm (not the old file's
+// mode, not masked by the umask): a temporary file in the same directory,
+// synced, then renamed over the target.
+func atomicWrite(path string, data []byte, perm fs.FileMode) error {
+	f, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(perm))
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.CloseAtomicallyReplace()
 }

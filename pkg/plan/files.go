@@ -35,16 +35,16 @@ func Symlink(h host.Host, target, link string) Step {
 			cur, err := h.Readlink(link)
 			switch {
 			case err == nil && cur == target:
-				return Status{Summary: link + " -> " + target}, nil
+				return Status{Summary: "up to date (-> " + target + ")"}, nil
 			case err == nil:
-				return Status{Pending: true, Summary: fmt.Sprintf("repoint %s from %s to %s", link, cur, target)}, nil
+				return Status{Pending: true, Summary: fmt.Sprintf("repoint from %s to %s", cur, target)}, nil
 			}
 			if _, statErr := h.Lstat(link); statErr == nil {
-				return Status{Pending: true, Summary: fmt.Sprintf("replace the file %s with a link to %s (the file is backed up)", link, target)}, nil
+				return Status{Pending: true, Summary: fmt.Sprintf("replace the file there with a link to %s (the file is backed up)", target)}, nil
 			} else if !errors.Is(statErr, fs.ErrNotExist) {
 				return Status{}, statErr
 			}
-			return Status{Pending: true, Summary: fmt.Sprintf("create link %s -> %s", link, target)}, nil
+			return Status{Pending: true, Summary: fmt.Sprintf("create link -> %s", target)}, nil
 		},
 		Apply: func(ctx context.Context) error {
 			_, err := h.Symlink(target, link)
@@ -56,14 +56,14 @@ func Symlink(h host.Host, target, link string) Step {
 func checkFile(h host.Host, path string, want []byte, mode fs.FileMode) (Status, error) {
 	info, err := h.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Status{Pending: true, Summary: fmt.Sprintf("create %s (%d bytes, mode %04o)", path, len(want), mode.Perm()),
+		return Status{Pending: true, Summary: fmt.Sprintf("create (%d bytes, mode %04o)", len(want), mode.Perm()),
 			Diff: diff("/dev/null", path, "", string(want), mode)}, nil
 	}
 	if err != nil {
 		return Status{}, err
 	}
 	if !info.Mode().IsRegular() {
-		return Status{Pending: true, Summary: fmt.Sprintf("replace %s (now %s) with a file", path, info.Mode().Type())}, nil
+		return Status{Pending: true, Summary: fmt.Sprintf("replace the %s there with a file (backed up)", info.Mode().Type())}, nil
 	}
 	have, err := h.ReadFile(path)
 	if err != nil {
@@ -73,11 +73,11 @@ func checkFile(h host.Host, path string, want []byte, mode fs.FileMode) (Status,
 	sameMode := info.Mode().Perm() == mode.Perm()
 	switch {
 	case sameData && sameMode:
-		return Status{Summary: path + " is up to date"}, nil
+		return Status{Summary: "up to date"}, nil
 	case sameData:
-		return Status{Pending: true, Summary: fmt.Sprintf("change mode of %s from %04o to %04o", path, info.Mode().Perm(), mode.Perm())}, nil
+		return Status{Pending: true, Summary: fmt.Sprintf("change mode from %04o to %04o", info.Mode().Perm(), mode.Perm())}, nil
 	}
-	return Status{Pending: true, Summary: fmt.Sprintf("update %s (the old version is backed up)", path),
+	return Status{Pending: true, Summary: "update (the old version is backed up)",
 		Diff: diff(path, path, string(have), string(want), mode)}, nil
 }
 

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/homelab-dev/homelab/pkg/testutil"
+)
+
+const ubuntu = "PRETTY_NAME=\"Ubuntu 24.04.3 LTS\"\nID=ubuntu\nID_LIKE=debian\n"
+
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, data := range files {
+		local := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(local, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listTree returns every path under root, relative, for "nothing written" checks.
+func listTree(t *testing.T, root string) []string {
+	t.Helper()
+	var paths []string
+	_ = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err == nil && p != root {
+			rel, _ := filepath.Rel(root, p)
+			paths = append(paths, rel)
+		}
+		return nil
+	})
+	return paths
+}
+
+func TestInitDryRunOnDefaults(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"/etc/os-release": ubuntu})
+	before := listTree(t, root)
+	code, out, stderr := run(t, "init", "--dry-run", "--root", root)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if after := listTree(t, root); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("dry run wrote files: %v", after)
+	}
+	for _, want := range []string{"configuration: built-in defaults", "preflight: Ubuntu 24.04.3 LTS is supported",
+		"--disable traefik --disable servicelb", "+      root_url: http://homelab.example.com/grafana/", "nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q", want)
+		}
+	}
+	testutil.Golden(t, "init/dry-run-default.txt", []byte(out))
+}
+
+func TestInitDryRunShowsDiffAgainstExistingSite(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"/etc/os-release": ubuntu})
+	if code, _, stderr := run(t, "render", "--root", root); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, out, _ := run(t, "init", "--dry-run", "--root", root, "--domain", "blog.example.com")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	for _, want := range []string{"-    server_name homelab.example.com;", "+    server_name blog.example.com;",
+		"ok [13/15] link /etc/nginx/sites-enabled/homelab.conf: up to date"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestInitRefusesUnsupportedOS(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"/etc/os-release": "PRETTY_NAME=\"Fedora Linux 41\"\nID=fedora\n"})
+	code, _, stderr := run(t, "init", "--dry-run", "--root", root)
+	if code != 1 || !strings.Contains(stderr, `unsupported operating system "Fedora Linux 41"`) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestInitWithoutDryRunRefusesPreviewOnlySteps(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"/etc/os-release": ubuntu})
+	code, _, stderr := run(t, "init", "--root", root)
+	if code != 1 || !strings.Contains(stderr, "can only preview (--dry-run) these steps: nginx package, k3s") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if paths := listTree(t, root); len(paths) != 2 { // etc, etc/os-release
+		t.Errorf("refused run wrote: %v", paths)
+	}
+}
+
+func TestRenderWritesHostPathsAndConverges(t *testing.T) {
+	root := t.TempDir()
+	code, _, stderr := run(t, "render", "--root", root)
+	if code != 0 || !strings.Contains(stderr, "7 changed, 0 up to date") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, p := range []string{"etc/nginx/sites-available/homelab.conf", "etc/systemd/system/grafana-portforward.service",
+		"etc/homelab/manifests/app.yaml", "etc/homelab/values/kube-prometheus-stack.yaml",
+		"etc/homelab/values/prometheus-blackbox-exporter.yaml", "etc/homelab/homelab.yaml"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	link := filepath.Join(root, "etc/nginx/sites-enabled/homelab.conf")
+	if target, err := os.Readlink(link); err != nil || target != "../sites-available/homelab.conf" {
+		t.Errorf("sites-enabled link -> %q (%v), want a relative link", target, err)
+	}
+	if data, err := os.ReadFile(link); err != nil || !strings.Contains(string(data), "server_name homelab.example.com;") {
+		t.Errorf("link does not resolve to the site: %v", err)
+	}
+	code, _, stderr = run(t, "render", "--root", root)
+	if code != 0 || !strings.Contains(stderr, "0 changed, 7 up to date") {
+		t.Fatalf("second render: exit %d: %s", code, stderr)
+	}
+	// A hand edit is replaced, and kept as a backup.
+	site := filepath.Join(root, "etc/nginx/sites-available/homelab.conf")
+	if err := os.WriteFile(site, []byte("# my edit\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr = run(t, "render", "--root", root); code != 0 || !strings.Contains(stderr, "1 changed, 6 up to date") {
+		t.Fatalf("third render: exit %d: %s", code, stderr)
+	}
+	backups, _ := filepath.Glob(filepath.Join(root, "var/backups/homelab/etc/nginx/sites-available/homelab.conf.*"))
+	if len(backups) != 1 {
+		t.Fatalf("backups: %v", backups)
+	}
+	if data, _ := os.ReadFile(backups[0]); string(data) != "# my edit\n" {
+		t.Errorf("backup holds %q", data)
+	}
+}
+
+func TestRenderToStdout(t *testing.T) {
+	code, out, _ := run(t, "render", "--domain", "blog.example.com")
+	if code != 0 || !strings.Contains(out, "# ==> /etc/nginx/sites-available/homelab.conf\n") || !strings.Contains(out, "server_name blog.example.com;") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestEffectiveConfigRoundTrips(t *testing.T) {
+	root := t.TempDir()
+	if code, _, stderr := run(t, "render", "--root", root, "--domain", "blog.example.com", "--app-port", "8080"); code != 0 {
+		t.Fatal(stderr)
+	}
+	eff := filepath.Join(root, "etc/homelab/homelab.yaml")
+	root2 := t.TempDir()
+	if code, _, stderr := run(t, "render", "--root", root2, "--config", eff); code != 0 {
+		t.Fatalf("the effective configuration does not load back: %s", stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(root, "etc/nginx/sites-available/homelab.conf"))
+	b, _ := os.ReadFile(filepath.Join(root2, "etc/nginx/sites-available/homelab.conf"))
+	if string(a) != string(b) {
+		t.Error("rendering from the effective configuration gives a different site")
+	}
+}

@@ -88,3 +88,15 @@ func Missing(t testing.TB, format string, args ...any) {
 	}
 	t.Skipf("skipping: "+format, args...)
 }
+
+// TestEnv returns a variable exported by the test environment
+// (`.ci/testenv/testenv up`, then `eval "$(.ci/testenv/testenv env)"`; make
+// test does both). Unset, the test fails in CI and is skipped elsewhere.
+func TestEnv(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		Missing(t, "%s is not set: start the test environment with make testenv", name)
+	}
+	return v
+}

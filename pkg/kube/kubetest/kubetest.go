@@ -1,0 +1,166 @@
+// Package kubetest connects tests to the real API server of the test
+// environment and stands in for the kubelet, which does not run there.
+package kubetest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/homelab-dev/homelab/pkg/kube"
+	"github.com/homelab-dev/homelab/pkg/testutil"
+)
+
+// Client connects to the test environment's kube-apiserver
+// (HOMELAB_TEST_KUBECONFIG); missing, the test fails in CI and skips elsewhere.
+func Client(t testing.TB) *kube.Client {
+	t.Helper()
+	path := testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG")
+	c, err := kube.FromKubeconfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Poll = 100 * time.Millisecond
+	return c
+}
+
+// Namespace creates a fresh namespace for one test, deleted at cleanup.
+func Namespace(t testing.TB, c *kube.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("t-%s-%d", strings.ToLower(sanitize(t.Name())), time.Now().UnixNano()%1_000_000)
+	if len(name) > 63 {
+		name = name[len(name)-63:]
+		name = "t" + strings.TrimLeft(name, "-")[1:]
+	}
+	if err := c.EnsureNamespace(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Typed.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	return name
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+// MarkPodsReady stands in for the kubelet: every pod matching selector in
+// namespace is reported Running with all containers ready. It returns how
+// many pods it marked.
+func MarkPodsReady(ctx context.Context, c *kube.Client, namespace, selector string) (int, error) {
+	return updatePods(ctx, c, namespace, selector, markReady)
+}
+
+func markReady(p *corev1.Pod) {
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.StartTime = &now
+	p.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+	}
+	p.Status.ContainerStatuses = nil
+	for _, ctr := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: ctr.Name, Image: ctr.Image, ImageID: ctr.Image, Ready: true, Started: boolPtr(true),
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
+	}
+}
+
+// MarkPodsCrashLooping stands in for the kubelet reporting containers that
+// keep dying: waiting in CrashLoopBackOff after being terminated for
+// lastReason ("Error", "OOMKilled").
+func MarkPodsCrashLooping(ctx context.Context, c *kube.Client, namespace, selector, lastReason string, restarts int32) (int, error) {
+	return updatePods(ctx, c, namespace, selector, func(p *corev1.Pod) {
+		now := metav1.Now()
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now},
+		}
+		p.Status.ContainerStatuses = nil
+		for _, ctr := range p.Spec.Containers {
+			exit := int32(1)
+			if lastReason == "OOMKilled" {
+				exit = 137
+			}
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+				Name: ctr.Name, Image: ctr.Image, RestartCount: restarts,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+					Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container=" + ctr.Name,
+				}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: exit, Reason: lastReason, FinishedAt: now,
+				}},
+			})
+		}
+	})
+}
+
+func updatePods(ctx context.Context, c *kube.Client, namespace, selector string, mutate func(*corev1.Pod)) (int, error) {
+	pods, err := c.Typed.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		mutate(p)
+		if _, err := c.Typed.CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			return n, fmt.Errorf("kubelet stand-in: update status of pod %s: %w", p.Name, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// KeepPodsReady marks matching pods ready every interval until ctx ends, as
+// a kubelet would for pods that start fine. Run it in a goroutine.
+func KeepPodsReady(ctx context.Context, c *kube.Client, namespace, selector string) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pods, err := c.Typed.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err == nil {
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				if p.DeletionTimestamp == nil && !isReady(p) {
+					markReady(p)
+					_, _ = c.Typed.CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func boolPtr(b bool) *bool { return &b }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -234,4 +235,72 @@ func TestMissingVersionAndUnreachableRepo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot be reached") {
 		t.Fatalf("unreachable repo: %v", err)
 	}
+}
+
+// TestInterruptedUpgradeIsFinished: a run killed mid-upgrade leaves the
+// release pending-upgrade, which Helm refuses to touch; a re-run recovers it.
+func TestInterruptedUpgradeIsFinished(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	charts := helmtest.Package(t, helmtest.Variant{Name: stack})
+	rel := e.release(helm.Source{Archive: charts.Archive(t, stack, "88.5.3"), Name: stack, Version: "88.5.3"}, homeValues("https://a.example.com/grafana/"))
+	if _, err := e.engine.Apply(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.engine.ActionConfig(e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last("mon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := *last
+	info := *last.Info
+	stuck.Info, stuck.Version = &info, 2
+	stuck.Info.Status = release.StatusPendingUpgrade
+	if err := cfg.Releases.Create(&stuck); err != nil {
+		t.Fatal(err)
+	}
+	rel.Values = homeValues("https://b.example.com/grafana/")
+	out, err := e.engine.Apply(ctx, rel)
+	if err != nil || out.Action != "upgraded" {
+		t.Fatalf("re-run after an interrupted upgrade: %+v %v", out, err)
+	}
+	if st, err := e.engine.State(ctx, rel); err != nil || !st.UpToDate {
+		t.Fatalf("state: %+v %v", st, err)
+	}
+}
+
+// BenchmarkNoopRerun measures a no-op re-run of both installs against the
+// first install in the same run (target: under 10%).
+func BenchmarkNoopRerun(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	charts := helmtest.Package(b, helmtest.Variant{Name: stack}, helmtest.Variant{Name: "prometheus-blackbox-exporter"})
+	url := charts.ServeRepo(b)
+	releases := []helm.Release{
+		e.release(helm.Source{RepoURL: url, Name: stack, Version: "88.5.3"}, homeValues("https://a.example.com/grafana/")),
+		{Name: "blackbox", Namespace: e.ns, Timeout: 30 * time.Second, Chart: helm.Source{RepoURL: url, Name: "prometheus-blackbox-exporter", Version: "11.17.2"}},
+	}
+	start := time.Now()
+	for _, r := range releases {
+		if out, err := e.engine.Apply(ctx, r); err != nil || out.Action != "installed" {
+			b.Fatalf("first install: %+v %v", out, err)
+		}
+	}
+	install := time.Since(start)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, r := range releases {
+			if out, err := e.engine.Apply(ctx, r); err != nil || out.Action != "up to date" {
+				b.Fatalf("re-run: %+v %v", out, err)
+			}
+		}
+	}
+	b.StopTimer()
+	noop := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(install.Milliseconds()), "install-ms")
+	b.ReportMetric(float64(noop.Microseconds())/1000, "noop-ms")
+	b.ReportMetric(float64(noop)/float64(install), "noop/install")
 }

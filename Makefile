@@ -4,16 +4,26 @@ BIN     ?= bin/homelab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/homelab-dev/homelab/pkg/app.version=$(VERSION)
 
-.PHONY: build test lint fmt bench deps
+.PHONY: build test testenv testenv-down lint fmt bench deps
+
+TESTENV := bash .ci/testenv/testenv
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/homelab
 
-# The whole suite, with the real programs the tests run (nginx,
-# systemd-analyze), installed by `make deps` or .ci/run. Outside CI a test
-# whose program is missing is skipped; with CI set it fails.
-test:
-	$(GO) test -count=1 ./...
+# The whole suite against real programs: nginx and systemd-analyze (make
+# deps) and the test environment below. Outside CI a test whose component is
+# missing is skipped; with CI set it fails.
+test: testenv
+	eval "$$($(TESTENV) env)" && $(GO) test -count=1 ./...
+
+# Real etcd, kube-apiserver, controller-manager, containerd, Prometheus and
+# blackbox exporter on loopback (.ci/testenv/README.md). Reused while up.
+testenv:
+	$(TESTENV) up
+
+testenv-down:
+	$(TESTENV) down
 
 lint:
 	@out=$$(gofmt -l cmd pkg templates charts 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -22,8 +32,8 @@ lint:
 fmt:
 	gofmt -w cmd pkg templates
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: testenv
+	eval "$$($(TESTENV) env)" && $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Debian packages the tests run for real (see .ci/run).
 deps:

@@ -164,3 +164,21 @@ func isReady(p *corev1.Pod) bool {
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+// RegisterReadyNode stands in for k3s's kubelet registering its node and
+// reporting it Ready. The node is deleted at cleanup.
+func RegisterReadyNode(t testing.TB, c *kube.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	created, err := c.Typed.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Typed.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	now := metav1.Now()
+	created.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}
+	if _, err := c.Typed.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

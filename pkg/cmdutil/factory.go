@@ -4,13 +4,18 @@ package cmdutil
 
 import (
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/layout"
 )
 
@@ -28,6 +33,22 @@ type Factory struct {
 	Now func() time.Time
 	// Version is the build's version string.
 	Version string
+	// HTTP downloads release assets and charts.
+	HTTP *http.Client
+	// Kube connects to the cluster (k3s's kubeconfig under --root); tests
+	// replace it.
+	Kube func() (*kube.Client, error)
+	// Helm returns the Helm engine for the cluster.
+	Helm func() (*helm.Engine, error)
+}
+
+// HostPath maps a host path under --root, for the few consumers that open
+// files themselves (client-go reads its kubeconfig, Helm keeps its cache).
+func (f *Factory) HostPath(p string) string {
+	if f.Root == "" || f.Root == "/" {
+		return p
+	}
+	return filepath.Join(f.Root, filepath.Clean("/"+p))
 }
 
 // New returns a Factory over the real machine.
@@ -35,6 +56,30 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 	f := &Factory{IOStreams: ios, Now: time.Now, Version: version}
 	f.Host = func() host.Host {
 		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now}
+	}
+	f.HTTP = &http.Client{Timeout: 10 * time.Minute}
+	var client *kube.Client
+	f.Kube = func() (*kube.Client, error) {
+		if client != nil {
+			return client, nil
+		}
+		path := f.HostPath(layout.K3sKubeconfig)
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no cluster yet: %s does not exist (k3s not installed)", path)
+		}
+		c, err := kube.FromKubeconfig(path)
+		if err != nil {
+			return nil, err
+		}
+		client = c
+		return c, nil
+	}
+	f.Helm = func() (*helm.Engine, error) {
+		c, err := f.Kube()
+		if err != nil {
+			return nil, err
+		}
+		return &helm.Engine{Kubeconfig: f.HostPath(layout.K3sKubeconfig), Kube: c, Home: f.HostPath(layout.HelmHome)}, nil
 	}
 	return f
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // Local is this machine, with every path taken under Root ("/" or "" for the
-// real root). Commands run on the real machine whatever Root is.
+// real root). Under another Root no command runs: the files there are not a
+// running system, and apt-get or systemctl would act on the real one.
 type Local struct {
 	Root string
 	// BackupDir is the host path under which replaced files are kept, as
@@ -36,7 +37,13 @@ func (l *Local) Path(p string) string {
 	return filepath.Join(l.Root, filepath.Clean("/"+p))
 }
 
+// ErrCommandUnderRoot is returned by Run when Root is set.
+var ErrCommandUnderRoot = errors.New("commands are not run with --root")
+
 func (l *Local) Run(ctx context.Context, c Cmd) ([]byte, error) {
+	if l.Root != "" && l.Root != "/" {
+		return nil, fmt.Errorf("%s: %w (%s is not a running system)", c.Name, ErrCommandUnderRoot, l.Root)
+	}
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)

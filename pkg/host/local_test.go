@@ -117,3 +117,27 @@ func TestRunReportsOutputOnFailure(t *testing.T) {
 		t.Fatalf("stdin: %q %v", out, err)
 	}
 }
+
+func TestLockRefusesASecondHolder(t *testing.T) {
+	l, _ := newLocal(t)
+	unlock, err := l.Lock("/var/lib/homelab/lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Lock("/var/lib/homelab/lock"); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid") {
+		t.Fatalf("second lock: %v, want ErrLocked naming the holder's pid", err)
+	}
+	unlock()
+	unlock2, err := l.Lock("/var/lib/homelab/lock")
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
+}
+
+func TestRunRefusesCommandsUnderRoot(t *testing.T) {
+	l, _ := newLocal(t)
+	if _, err := l.Run(context.Background(), Cmd{Name: "true"}); !errors.Is(err, ErrCommandUnderRoot) {
+		t.Fatalf("err %v", err)
+	}
+}

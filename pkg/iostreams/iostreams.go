@@ -48,5 +48,8 @@ func (s *IOStreams) SetTTY(tty bool) { s.stdinTTY, s.stdoutTTY, s.stderrTTY = tt
 // terminal and this is not CI.
 func (s *IOStreams) Interactive() bool { return s.stdinTTY && s.stdoutTTY && !s.ci }
 
+// StderrIsTerminal reports whether ErrOut is a terminal (a person reads it).
+func (s *IOStreams) StderrIsTerminal() bool { return s.stderrTTY }
+
 // ColorEnabled reports whether ErrOut may carry colour.
 func (s *IOStreams) ColorEnabled() bool { return s.stderrTTY && !s.noColor }

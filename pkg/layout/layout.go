@@ -22,6 +22,17 @@ const (
 	// BackupDir keeps the previous version of every file homelab overwrites,
 	// outside nginx's and systemd's include directories.
 	BackupDir = "/var/backups/homelab"
+	// StateDir holds what homelab remembers between runs: the lock, the
+	// record of what it installed, the Nginx site stamp.
+	StateDir = "/var/lib/homelab"
+	// Lock keeps two runs from racing.
+	Lock = StateDir + "/lock"
+	// Record lists what init installed, for uninstall.
+	Record = StateDir + "/installed.json"
+	// NginxStamp is the digest of the site Nginx last accepted and reloaded.
+	NginxStamp = StateDir + "/nginx-site.sha256"
+	// HelmHome keeps Helm's repository cache and registry config.
+	HelmHome = StateDir + "/helm"
 )
 
 // LetsEncryptCert and LetsEncryptKey are where certbot puts a domain's certificate.

@@ -4,13 +4,18 @@ package init
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/render"
@@ -19,8 +24,8 @@ import (
 // Options are init's inputs.
 type Options struct {
 	IO     *iostreams.IOStreams
-	Host   host.Host
 	Config func() (*config.Loaded, error)
+	Deps   Deps
 	DryRun bool
 }
 
@@ -54,9 +59,24 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Args: cobra.NoArgs,
 	}
 	flags := cmdutil.AddConfigFlags(cmd)
-	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would change, change nothing")
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would change, change nothing")
+	fl.StringVar(&opts.Deps.K3s.BinaryFile, "k3s-binary", "", "offline: a local k3s binary instead of downloading it (verified with --k3s-sha256 or --k3s-sums)")
+	fl.StringVar(&opts.Deps.K3s.ImagesFile, "k3s-images", "", "offline: a local k3s airgap image tarball")
+	fl.StringVar(&opts.Deps.K3s.SumsFile, "k3s-sums", "", "offline: a local copy of the release's sha256sum-<arch>.txt")
+	fl.StringVar(&opts.Deps.K3s.PinnedSHA256, "k3s-sha256", "", "pinned sha256 of the k3s binary, instead of the release's checksum list")
+	fl.StringVar(&opts.Deps.K3s.BaseURL, "k3s-base-url", "", "k3s release download URL (a mirror with the GitHub release layout)")
+	fl.StringVar(&opts.Deps.StackChart, "stack-chart", "", "offline: a local kube-prometheus-stack chart archive (.tgz)")
+	fl.StringVar(&opts.Deps.BlackboxChart, "blackbox-chart", "", "offline: a local prometheus-blackbox-exporter chart archive (.tgz)")
+	fl.DurationVar(&opts.Deps.Timeout, "timeout", 10*time.Minute, "how long to wait for the node and for each chart's pods to be ready")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
-		opts.Host = f.Host()
+		opts.Deps.Host = f.Host()
+		opts.Deps.Kube, opts.Deps.Helm = f.Kube, f.Helm
+		opts.Deps.K3s.HTTP = f.HTTP
+		if opts.Deps.IsRoot == nil {
+			opts.Deps.IsRoot = func() bool { return os.Geteuid() == 0 }
+		}
+		opts.Deps.ShowPassword = showPasswordOnce(opts.IO)
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
 		if runF != nil {
 			return runF(c.Context(), opts)
@@ -75,9 +95,16 @@ func initRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	p, err := Plan(loaded.Config, r, opts.Host)
+	p, err := Plan(loaded.Config, r, opts.Deps)
 	if err != nil {
 		return err
+	}
+	if locker, ok := opts.Deps.Host.(host.Locker); ok && !opts.DryRun {
+		unlock, err := locker.Lock(layout.Lock)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	out := opts.IO.ErrOut
 	if opts.DryRun {
@@ -100,5 +127,29 @@ func initRun(ctx context.Context, opts *Options) error {
 	if len(res.Changed) == 0 {
 		fmt.Fprintln(out, "Everything is up to date; nothing changed.")
 	}
+	summary(out, loaded.Config)
 	return nil
+}
+
+// summary tells the user where things are and what to do next.
+func summary(w io.Writer, cfg *config.Config) {
+	m := cfg.Monitoring
+	fmt.Fprintf(w, "\nYour server is monitored.\n")
+	fmt.Fprintf(w, "  app:      %s/\n", cfg.PublicURL())
+	fmt.Fprintf(w, "  Grafana:  %s (user admin)\n", cfg.GrafanaURL())
+	fmt.Fprintf(w, "  password: in Secret %s/%s; show it with\n", m.Namespace, m.GrafanaAdminSecret())
+	fmt.Fprintf(w, "            sudo k3s kubectl -n %s get secret %s -o jsonpath='{.data.admin-password}' | base64 -d\n", m.Namespace, m.GrafanaAdminSecret())
+	fmt.Fprintf(w, "Next: build your app's image and run 'homelab deploy-app --image %s'; 'homelab doctor' checks everything.\n", cfg.App.Image)
+}
+
+// showPasswordOnce prints a newly generated password to the terminal only:
+// a redirected stderr may be a log file, where a password must never go.
+func showPasswordOnce(ios *iostreams.IOStreams) grafana.ShowPassword {
+	return func(ref, password string) {
+		if ios.StderrIsTerminal() {
+			fmt.Fprintf(ios.ErrOut, "\nGrafana admin password (shown once, kept in Secret %s): %s\n\n", ref, password)
+			return
+		}
+		fmt.Fprintf(ios.ErrOut, "Generated the Grafana admin password into Secret %s (not printed: stderr is not a terminal).\n", ref)
+	}
 }

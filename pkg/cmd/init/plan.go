@@ -1,120 +1,174 @@
 package init
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
+	"time"
 
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/grafana"
+	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/k3s"
+	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/nginx"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/render"
+	"github.com/homelab-dev/homelab/pkg/systemd"
 )
+
+// Deps are what init's steps act through.
+type Deps struct {
+	Host host.Host
+	Kube func() (*kube.Client, error)
+	Helm func() (*helm.Engine, error)
+	// K3s installs k3s; its Host is set by Plan.
+	K3s k3s.Installer
+	// IsRoot reports whether homelab runs as root.
+	IsRoot func() bool
+	// ShowPassword shows the generated Grafana password once.
+	ShowPassword grafana.ShowPassword
+	// StackChart and BlackboxChart are local chart archives for offline
+	// installs; empty means the configured repository.
+	StackChart, BlackboxChart string
+	// Timeout bounds each wait: node Ready, each Helm release.
+	Timeout time.Duration
+}
 
 // Plan builds init's steps from the configuration. It does no I/O: every
 // step looks at the machine only when the runner calls its Check.
-func Plan(cfg *config.Config, r *render.Renderer, h host.Host) (plan.Plan, error) {
+func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	files, err := r.All(cfg)
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	file := func(path string) plan.Step {
-		for _, f := range files {
-			if f.Path == path && f.Link != "" {
-				return plan.Symlink(h, f.Link, f.Path)
-			}
-			if f.Path == path {
-				return plan.WriteFile(h, f.Path, f.Data, f.Mode)
-			}
-		}
-		panic("init plan: no rendered file " + path) // a programming error, caught by tests
+	data := map[string][]byte{}
+	for _, f := range files {
+		data[f.Path] = f.Data
+	}
+	h := d.Host
+	installer := d.K3s
+	installer.Host = h
+	installer.Version, installer.ServiceCIDR = cfg.K3s.Version, cfg.K3s.ServiceCIDR
+	k3sSteps, err := installer.Steps()
+	if err != nil {
+		return plan.Plan{}, err
 	}
 	m := cfg.Monitoring
-	steps := []plan.Step{
-		preflight(h),
-		binaryStep("nginx package", h, "/usr/sbin/nginx", "install nginx with apt-get"),
-		binaryStep("k3s", h, "/usr/local/bin/k3s",
-			fmt.Sprintf("install k3s %s (verified download) with --disable traefik --disable servicelb --write-kubeconfig-mode 0600", cfg.K3s.Version)),
-		preview("cluster ready", "wait for the k3s node to be Ready"),
-		preview("Grafana admin secret", fmt.Sprintf("create namespace %s and Secret %s with a generated password (shown once, never logged)", m.Namespace, m.GrafanaAdminSecret())),
-		file(layout.ValuesStack),
-		preview("kube-prometheus-stack", fmt.Sprintf("helm install %s kube-prometheus-stack %s into namespace %s (CRDs applied server-side first)", m.Release, m.ChartVersion, m.Namespace)),
-		file(layout.ValuesBlackbox),
-		preview("blackbox exporter", fmt.Sprintf("helm install %s prometheus-blackbox-exporter %s into namespace %s", m.Blackbox.Release, m.Blackbox.ChartVersion, m.Namespace)),
-		file(layout.PortForwardUnit),
-		preview("Grafana port-forward", fmt.Sprintf("systemctl enable --now grafana-portforward.service (Grafana on 127.0.0.1:%d)", m.Grafana.LocalPort)),
-		file(layout.NginxSite),
-		file(layout.NginxSiteLink),
-		preview("Nginx reload", "nginx -t, then reload (the previous site is restored if the test fails)"),
-	}
-	switch cfg.TLS.Mode {
-	case config.TLSCertbot:
-		steps = append(steps, preview("TLS certificate", "certbot certonly --webroot for "+cfg.Domain+", renewed by certbot's timer"))
-	case config.TLSFiles:
-		steps = append(steps, preview("TLS certificate", "use "+cfg.TLS.CertFile+" and "+cfg.TLS.KeyFile))
-	}
-	steps = append(steps, file(layout.EffectiveConfig))
+	steps := []plan.Step{preflight(h, d.IsRoot), aptPackage(h, "nginx", "/usr/sbin/nginx")}
+	steps = append(steps, k3sSteps...)
+	steps = append(steps,
+		clusterReady(d.Kube, d.Timeout),
+		grafana.AdminSecretStep(d.Kube, m.Namespace, m.GrafanaAdminSecret(), d.ShowPassword),
+		plan.WriteFile(h, layout.ValuesStack, data[layout.ValuesStack], 0o644),
+		helm.Step("kube-prometheus-stack", d.Helm, release(m.Release, m.Namespace,
+			helm.Source{RepoURL: m.ChartRepo, Archive: d.StackChart, Name: "kube-prometheus-stack", Version: m.ChartVersion},
+			data[layout.ValuesStack], d.Timeout)),
+		plan.WriteFile(h, layout.ValuesBlackbox, data[layout.ValuesBlackbox], 0o644),
+		helm.Step("blackbox exporter", d.Helm, release(m.Blackbox.Release, m.Namespace,
+			helm.Source{RepoURL: m.ChartRepo, Archive: d.BlackboxChart, Name: "prometheus-blackbox-exporter", Version: m.Blackbox.ChartVersion},
+			data[layout.ValuesBlackbox], d.Timeout)),
+		systemd.UnitStep("Grafana port-forward", h, layout.PortForwardUnit, data[layout.PortForwardUnit]),
+	)
+	steps = append(steps, tlsSteps(h, cfg)...)
+	steps = append(steps,
+		nginx.Step(h, nginx.Site{Path: layout.NginxSite, Data: data[layout.NginxSite], Link: layout.NginxSiteLink,
+			LinkTarget: layout.NginxSiteTarget, Stamp: layout.NginxStamp}),
+		plan.WriteFile(h, layout.EffectiveConfig, data[layout.EffectiveConfig], 0o600),
+	)
 	return plan.Plan{Name: "init", Steps: steps}, nil
 }
 
-// preview is a step this build can describe but not yet carry out: its
-// Check always reports work, and a real run refuses the plan.
-func preview(name, summary string) plan.Step {
-	return plan.Step{Name: name, Check: func(context.Context) (plan.Status, error) {
-		return plan.Status{Pending: true, Summary: summary}, nil
-	}}
-}
-
-// binaryStep is present when the program's binary exists on the host.
-func binaryStep(name string, h host.Host, path, todo string) plan.Step {
-	return plan.Step{Name: name, Check: func(context.Context) (plan.Status, error) {
-		_, err := h.Lstat(path)
-		switch {
-		case err == nil:
-			return plan.Status{Summary: path + " is installed"}, nil
-		case errors.Is(err, fs.ErrNotExist):
-			return plan.Status{Pending: true, Summary: todo}, nil
+func release(name, namespace string, src helm.Source, values []byte, timeout time.Duration) func() (helm.Release, error) {
+	return func() (helm.Release, error) {
+		v, err := helm.ValuesFromYAML(values)
+		if err != nil {
+			return helm.Release{}, fmt.Errorf("values of %s: %w", name, err)
 		}
-		return plan.Status{}, err
-	}}
+		return helm.Release{Name: name, Namespace: namespace, Chart: src, Values: v, Timeout: timeout}, nil
+	}
 }
 
-// preflight refuses hosts homelab does not support, before anything changes.
-func preflight(h host.Host) plan.Step {
+// clusterReady waits for the k3s node. Its Check asks once; Apply waits.
+func clusterReady(client func() (*kube.Client, error), timeout time.Duration) plan.Step {
 	return plan.Step{
-		Name: "preflight",
-		Check: func(context.Context) (plan.Status, error) {
-			data, err := h.ReadFile("/etc/os-release")
-			if errors.Is(err, fs.ErrNotExist) {
-				return plan.Status{}, errors.New("/etc/os-release is missing: homelab supports Ubuntu and Debian hosts")
-			}
+		Name: "cluster ready",
+		Check: func(ctx context.Context) (plan.Status, error) {
+			c, err := client()
 			if err != nil {
-				return plan.Status{}, err
+				return plan.Status{Pending: true, Summary: "wait for the k3s node to be Ready (" + err.Error() + ")"}, nil
 			}
-			osr := parseOSRelease(data)
-			family := osr["ID"] + " " + osr["ID_LIKE"]
-			if !strings.Contains(family, "ubuntu") && !strings.Contains(family, "debian") {
-				return plan.Status{}, fmt.Errorf("unsupported operating system %q: homelab supports Ubuntu and Debian", osr["PRETTY_NAME"])
+			if err := c.WaitNodeReady(ctx, time.Second); err != nil {
+				return plan.Status{Pending: true, Summary: "wait for the k3s node to be Ready"}, nil
 			}
-			return plan.Status{Summary: osr["PRETTY_NAME"] + " is supported"}, nil
+			return plan.Status{Summary: "the k3s node is Ready"}, nil
 		},
-		Apply: func(context.Context) error { return nil }, // a check only; never pending
+		Apply: func(ctx context.Context) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			return c.WaitNodeReady(ctx, timeout)
+		},
 	}
 }
 
-func parseOSRelease(data []byte) map[string]string {
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok {
-			m[k] = strings.Trim(v, `"'`)
-		}
+// aptPackage installs a Debian package when its binary is missing.
+func aptPackage(h host.Host, pkg, binary string) plan.Step {
+	return plan.Step{
+		Name: pkg + " package",
+		Check: func(context.Context) (plan.Status, error) {
+			_, err := h.Lstat(binary)
+			switch {
+			case err == nil:
+				return plan.Status{Summary: binary + " is installed"}, nil
+			case errors.Is(err, fs.ErrNotExist):
+				return plan.Status{Pending: true, Summary: "apt-get install " + pkg}, nil
+			}
+			return plan.Status{}, err
+		},
+		Apply: func(ctx context.Context) error {
+			env := []string{"DEBIAN_FRONTEND=noninteractive"}
+			if _, err := h.Run(ctx, host.Cmd{Name: "apt-get", Args: []string{"update", "-q"}, Env: env}); err != nil {
+				return err
+			}
+			_, err := h.Run(ctx, host.Cmd{Name: "apt-get", Args: []string{"install", "-y", "-q", "--no-install-recommends", pkg}, Env: env})
+			return err
+		},
 	}
-	return m
+}
+
+// tlsSteps makes sure the certificate Nginx will load is there.
+func tlsSteps(h host.Host, cfg *config.Config) []plan.Step {
+	switch cfg.TLS.Mode {
+	case config.TLSFiles:
+		return []plan.Step{{
+			Name: "TLS certificate",
+			Check: func(context.Context) (plan.Status, error) {
+				for _, p := range []string{cfg.TLS.CertFile, cfg.TLS.KeyFile} {
+					if _, err := h.Lstat(p); err != nil {
+						return plan.Status{}, fmt.Errorf("tls.mode files: %s is not readable (%v); put the certificate there or change tls.certFile/tls.keyFile", p, err)
+					}
+				}
+				return plan.Status{Summary: "using " + cfg.TLS.CertFile}, nil
+			},
+			Apply: func(context.Context) error { return nil },
+		}}
+	case config.TLSCertbot:
+		return []plan.Step{{
+			Name: "TLS certificate",
+			Check: func(context.Context) (plan.Status, error) {
+				if _, err := h.Lstat(layout.LetsEncryptCert(cfg.Domain)); err == nil {
+					return plan.Status{Summary: "Let's Encrypt certificate for " + cfg.Domain + " is present (certbot's timer renews it)"}, nil
+				}
+				return plan.Status{Pending: true, Summary: "certbot certonly --webroot for " + cfg.Domain}, nil
+			},
+			// Obtaining the first certificate needs the HTTP site serving the
+			// ACME challenge first; not in this build (see README).
+		}}
+	}
+	return nil
 }

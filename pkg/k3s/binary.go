@@ -88,7 +88,7 @@ func InstalledVersion(ctx context.Context, h host.Host) (string, error) {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", &notRunningError{reason: "the installed binary does not run: " + firstLine(err.Error())}
+		return "", &notRunningError{reason: "the installed binary does not run: " + reason(err)}
 	}
 	if v := parseVersion(out); v != "" {
 		return v, nil

@@ -96,7 +96,9 @@ func (i Installer) download(ctx context.Context, asset string) (io.ReadCloser, i
 }
 
 // fetchVerified reads asset whole, hashing it as it streams in, and returns
-// it only if its sha256 is want's.
+// it only if its sha256 is want's. The one in-memory copy exists because
+// host.WriteFile takes []byte; a streaming host write that commits only after
+// a verify callback (renameio's pending file underneath) would remove it.
 func (i Installer) fetchVerified(ctx context.Context, asset string, want expected, limit int64) ([]byte, error) {
 	body, size, from, err := i.open(ctx, asset)
 	if err != nil {
@@ -186,7 +188,7 @@ func (i Installer) expectedFor(ctx context.Context, asset string) (expected, err
 	if !ok {
 		return expected{}, fmt.Errorf("%s has no checksum for %s: keep the release's file name", from, asset)
 	}
-	return expected{digest: d, from: i.sumsAsset() + " at " + from}, nil
+	return expected{digest: d, from: "from " + from}, nil
 }
 
 // verification describes how asset will be checked, for plan summaries.

@@ -6,6 +6,9 @@
 //
 // Every side effect goes through host.Host; the only network access is the
 // download of release assets with the Installer's *http.Client.
+//
+// Waiting for the node to become Ready after the service starts is the
+// cluster engine's job (pkg/kube), not this package's.
 package k3s
 
 import (

@@ -71,9 +71,9 @@ func CheckExisting(h host.Host) (string, error) {
 	if len(missing) == 0 {
 		return "the installed k3s disables traefik and servicelb", nil
 	}
-	return "", fmt.Errorf("the installed k3s runs %s (neither %s disables it), which takes ports 80 and 443 from Nginx: "+
+	return "", fmt.Errorf("the installed k3s runs %s (not disabled in %s), which would take ports 80 and 443 from Nginx: "+
 		"add `disable: [traefik, servicelb]` to %s (merge it with any disable list there), run `systemctl restart k3s`, then run homelab again",
-		strings.Join(missing, " and "), strings.Join(sources, " nor "), ConfigPath)
+		strings.Join(missing, " and "), strings.Join(sources, " or "), ConfigPath)
 }
 
 // unitDisables reads the components an ExecStart line disables.
@@ -89,7 +89,8 @@ func unitDisables(data []byte) (map[string]bool, error) {
 		}
 	}
 	disabled := map[string]bool{}
-	args := splitCommand(execStart)
+	// go-systemd keeps line continuations; systemd reads them as blanks.
+	args := splitCommand(strings.ReplaceAll(execStart, "\\\n", " "))
 	for n, a := range args {
 		for _, flag := range []string{"--disable", "--no-deploy"} {
 			var value string

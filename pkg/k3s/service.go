@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -78,15 +79,21 @@ func (i Installer) ServiceStep() plan.Step {
 			if err != nil {
 				return plan.Status{}, err
 			}
-			st, err := serviceState(ctx, n.Host)
-			if err != nil {
-				return plan.Status{}, err
-			}
 			var todo []string
 			if fileStatus.Pending {
 				todo = append(todo, UnitPath+": "+fileStatus.Summary)
 			}
-			todo = append(todo, st.todo(fileStatus.Pending, n.binaryNewer(st))...)
+			st, err := serviceState(ctx, n.Host)
+			switch {
+			case ctx.Err() != nil:
+				return plan.Status{}, ctx.Err()
+			case err != nil:
+				// Unknown is pending, not a failure: a dry run under --root
+				// cannot ask systemd. A real Apply fails on systemctl itself.
+				todo = append(todo, "enable and start k3s (systemd could not be asked: "+reason(err)+")")
+			default:
+				todo = append(todo, st.todo(fileStatus.Pending, n.binaryNewer(st))...)
+			}
 			if len(todo) == 0 {
 				return plan.Status{Summary: "k3s is enabled and active"}, nil
 			}
@@ -126,6 +133,18 @@ func (i Installer) ServiceStep() plan.Step {
 	}
 }
 
+// reason is the gist of a failed command: its output's last line, or the error.
+func reason(err error) string {
+	var cmdErr *host.CmdError
+	if errors.As(err, &cmdErr) {
+		if out := strings.TrimSpace(string(cmdErr.Output)); out != "" {
+			lines := strings.Split(out, "\n")
+			return strings.TrimSpace(lines[len(lines)-1])
+		}
+	}
+	return firstLine(err.Error())
+}
+
 // unitState is what systemd says about k3s.service.
 type unitState struct {
 	activeState, unitFileState string
@@ -142,25 +161,21 @@ func (s unitState) todo(unitChanges, binaryNewer bool) []string {
 	if s.needReload && !unitChanges {
 		todo = append(todo, "systemctl daemon-reload (the unit changed on disk)")
 	}
-	if !s.enabled() {
-		todo = append(todo, "enable k3s (now "+orNone(s.unitFileState)+")")
+	switch {
+	case s.unitFileState == "":
+		todo = append(todo, "enable k3s")
+	case !s.enabled():
+		todo = append(todo, "enable k3s (now "+s.unitFileState+")")
 	}
 	switch {
 	case !s.active():
-		todo = append(todo, "start k3s (now "+orNone(s.activeState)+")")
+		todo = append(todo, "start k3s (now "+s.activeState+")")
 	case unitChanges:
 		todo = append(todo, "restart k3s with the new unit")
 	case binaryNewer:
 		todo = append(todo, "restart k3s to run the new binary")
 	}
 	return todo
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // binaryNewer reports whether the binary was replaced after the running k3s

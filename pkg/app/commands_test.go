@@ -1,11 +1,17 @@
 package app
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/host/hosttest"
+	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/k3s"
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
 
@@ -38,19 +44,42 @@ func listTree(t *testing.T, root string) []string {
 	return paths
 }
 
+const meminfo = "MemTotal:        3914000 kB\nMemFree:         1000000 kB\n"
+
+// fakeHost is a machine where nothing is installed yet: init's read-only
+// checks are answered, any other command fails the test.
+func fakeHost(t *testing.T) *hosttest.Host {
+	h := hosttest.New(t)
+	writeTree(t, h.Root(), map[string]string{"/etc/os-release": ubuntu, "/proc/meminfo": meminfo})
+	h.Expect("df", "-Pk", "/").Returns("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 41152736 9000000 30000000 24% /\n", nil).AnyTimes()
+	h.Expect("ss", "-Hltnp").Returns("LISTEN 0 511 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=1,fd=3))\n", nil).AnyTimes()
+	cmd := k3s.ShowCommand()
+	h.Expect(cmd.Name, cmd.Args...).Returns("ActiveState=inactive\nUnitFileState=\nNeedDaemonReload=no\nExecMainStartTimestamp=\n", nil).AnyTimes()
+	h.Expect("systemctl", "is-enabled", "grafana-portforward.service").Returns("disabled\n", hosttest.Exit(1)).AnyTimes()
+	h.Expect("systemctl", "is-active", "grafana-portforward.service").Returns("inactive\n", hosttest.Exit(3)).AnyTimes()
+	return h
+}
+
+func runOn(t *testing.T, h host.Host, args ...string) (int, string, string) {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	f := cmdutil.New(ios, "test")
+	f.Host = func() host.Host { return h }
+	code := RunWith(context.Background(), args, f)
+	return code, out.String(), errOut.String()
+}
+
 func TestInitDryRunOnDefaults(t *testing.T) {
-	root := t.TempDir()
-	writeTree(t, root, map[string]string{"/etc/os-release": ubuntu})
-	before := listTree(t, root)
-	code, out, stderr := run(t, "init", "--dry-run", "--root", root)
+	h := fakeHost(t)
+	code, out, stderr := runOn(t, h, "init", "--dry-run", "--root", h.Root())
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if after := listTree(t, root); strings.Join(after, ",") != strings.Join(before, ",") {
-		t.Errorf("dry run wrote files: %v", after)
+	if changes := h.Changes(); len(changes) != 0 {
+		t.Errorf("dry run wrote files: %v", changes)
 	}
-	for _, want := range []string{"configuration: built-in defaults", "preflight: Ubuntu 24.04.3 LTS is supported",
-		"--disable traefik --disable servicelb", "+      root_url: http://homelab.example.com/grafana/", "nothing was changed"} {
+	for _, want := range []string{"configuration: built-in defaults", "preflight: Ubuntu 24.04.3 LTS, 3.7 GiB RAM, 28.6 GiB free on /",
+		"install k3s v1.37.2+k3s1", "--disable traefik", "+      root_url: http://homelab.example.com/grafana/", "nothing was changed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q", want)
 		}
@@ -59,17 +88,15 @@ func TestInitDryRunOnDefaults(t *testing.T) {
 }
 
 func TestInitDryRunShowsDiffAgainstExistingSite(t *testing.T) {
-	root := t.TempDir()
-	writeTree(t, root, map[string]string{"/etc/os-release": ubuntu})
-	if code, _, stderr := run(t, "render", "--root", root); code != 0 {
+	h := fakeHost(t)
+	if code, _, stderr := run(t, "render", "--root", h.Root()); code != 0 {
 		t.Fatal(stderr)
 	}
-	code, out, _ := run(t, "init", "--dry-run", "--root", root, "--domain", "blog.example.com")
+	code, out, _ := runOn(t, h, "init", "--dry-run", "--root", h.Root(), "--domain", "blog.example.com")
 	if code != 0 {
 		t.Fatal(out)
 	}
-	for _, want := range []string{"-    server_name homelab.example.com;", "+    server_name blog.example.com;",
-		"ok [13/15] link /etc/nginx/sites-enabled/homelab.conf: up to date"} {
+	for _, want := range []string{"-    server_name homelab.example.com;", "+    server_name blog.example.com;"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}
@@ -77,23 +104,27 @@ func TestInitDryRunShowsDiffAgainstExistingSite(t *testing.T) {
 }
 
 func TestInitRefusesUnsupportedOS(t *testing.T) {
-	root := t.TempDir()
-	writeTree(t, root, map[string]string{"/etc/os-release": "PRETTY_NAME=\"Fedora Linux 41\"\nID=fedora\n"})
-	code, _, stderr := run(t, "init", "--dry-run", "--root", root)
+	h := hosttest.New(t)
+	writeTree(t, h.Root(), map[string]string{"/etc/os-release": "PRETTY_NAME=\"Fedora Linux 41\"\nID=fedora\n"})
+	code, _, stderr := runOn(t, h, "init", "--dry-run", "--root", h.Root())
 	if code != 1 || !strings.Contains(stderr, `unsupported operating system "Fedora Linux 41"`) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
 
-func TestInitWithoutDryRunRefusesPreviewOnlySteps(t *testing.T) {
-	root := t.TempDir()
-	writeTree(t, root, map[string]string{"/etc/os-release": ubuntu})
-	code, _, stderr := run(t, "init", "--root", root)
-	if code != 1 || !strings.Contains(stderr, "can only preview (--dry-run) these steps: nginx package, k3s") {
-		t.Fatalf("exit %d: %s", code, stderr)
+func TestInitPreflightNamesTheNumbers(t *testing.T) {
+	h := hosttest.New(t)
+	writeTree(t, h.Root(), map[string]string{"/etc/os-release": ubuntu, "/proc/meminfo": "MemTotal: 1000000 kB\n"})
+	h.Expect("df", "-Pk", "/").Returns("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 8000000 6000000 2000000 75% /\n", nil)
+	h.Expect("ss", "-Hltnp").Returns("LISTEN 0 4096 *:80 *:* users:((\"traefik\",pid=7,fd=8))\n", nil)
+	code, _, stderr := runOn(t, h, "init", "--dry-run", "--root", h.Root())
+	for _, want := range []string{"1.0 GiB of RAM", "at least 1.7 GiB", "1.9 GiB free on /", "at least 8 GiB", "port 80 is held by traefik"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("preflight error lacks %q: %s", want, stderr)
+		}
 	}
-	if paths := listTree(t, root); len(paths) != 2 { // etc, etc/os-release
-		t.Errorf("refused run wrote: %v", paths)
+	if code != 1 {
+		t.Errorf("exit %d", code)
 	}
 }
 

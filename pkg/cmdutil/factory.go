@@ -65,7 +65,7 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 		}
 		path := f.HostPath(layout.K3sKubeconfig)
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no cluster yet: %s does not exist (k3s not installed)", path)
+			return nil, fmt.Errorf("no cluster yet: %s does not exist (k3s not installed)", layout.K3sKubeconfig)
 		}
 		c, err := kube.FromKubeconfig(path)
 		if err != nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/host"
-	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/render"
 )

@@ -345,7 +345,7 @@ func TestAPIServerAwayWithinGraceKeepsForwarding(t *testing.T) {
 		t.Error("no watchdog ping within the grace period")
 	}
 	pods.States <- portforward.PodState{Healthy: true} // back
-	time.Sleep(time.Second)                             // past the grace of the first error
+	time.Sleep(time.Second)                            // past the grace of the first error
 	if body, err := get(t, addr); err != nil || body != grafanaSays {
 		t.Fatalf("forward after the API server came back: %q, %v", body, err)
 	}

@@ -395,7 +395,6 @@ func (p *proxy) close() {
 	p.conns = nil
 }
 
-
 func TestWatchTellsAReplacementByItsUID(t *testing.T) {
 	// A StatefulSet's replacement pod has the old one's name; only the UID
 	// tells that the forward's pod is gone.

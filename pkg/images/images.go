@@ -354,6 +354,9 @@ func (i *Importer) connect(ctx context.Context, want ocispec.Platform) (*contain
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &UnavailableError{Socket: sock, Reason: "does not exist"}
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, &UnavailableError{Socket: sock, Reason: "permission denied (run homelab as root)"}
+		}
 		return nil, &UnavailableError{Socket: sock, Reason: "cannot be checked", Err: err}
 	}
 	client, err := containerd.New(sock,

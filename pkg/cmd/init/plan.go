@@ -58,7 +58,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		return plan.Plan{}, err
 	}
 	m := cfg.Monitoring
-	steps := []plan.Step{preflight(h, d.IsRoot), aptPackage(h, "nginx", "/usr/sbin/nginx")}
+	steps := []plan.Step{preflight(h, d.IsRoot), k3s.SanityStep(h), aptPackage(h, "nginx", "/usr/sbin/nginx")}
 	steps = append(steps, k3sSteps...)
 	steps = append(steps,
 		clusterReady(d.Kube, d.Timeout),

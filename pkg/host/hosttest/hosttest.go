@@ -337,3 +337,6 @@ func (h *Host) Remove(p string) error {
 
 func (h *Host) Readlink(p string) (string, error)   { return h.files.Readlink(p) }
 func (h *Host) Lstat(p string) (fs.FileInfo, error) { return h.files.Lstat(p) }
+
+// Lock takes a real flock under Root, as host.Local does.
+func (h *Host) Lock(p string) (func(), error) { return h.files.Lock(p) }

@@ -8,6 +8,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmd/deployapp"
 	"github.com/homelab-dev/homelab/pkg/cmd/doctor"
 	initcmd "github.com/homelab-dev/homelab/pkg/cmd/init"
+	"github.com/homelab-dev/homelab/pkg/cmd/portforward"
 	"github.com/homelab-dev/homelab/pkg/cmd/render"
 	"github.com/homelab-dev/homelab/pkg/cmd/version"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
@@ -51,6 +52,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		initcmd.NewCmdInit(f, nil),
 		deployapp.NewCmdDeployApp(f, nil),
 		doctor.NewCmdDoctor(f, nil),
+		portforward.NewCmdPortForward(f, nil),
 		render.NewCmdRender(f, nil),
 		version.NewCmdVersion(f),
 	)

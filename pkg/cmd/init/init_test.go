@@ -1,0 +1,392 @@
+package init_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/homelab-dev/homelab/pkg/app"
+	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/grafana"
+	"github.com/homelab-dev/homelab/pkg/helm"
+	"github.com/homelab-dev/homelab/pkg/helm/helmtest"
+	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/host/hosttest"
+	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/k3s"
+	"github.com/homelab-dev/homelab/pkg/kube"
+	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
+	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/testutil"
+)
+
+const k3sVersion = "v1.37.2+k3s1"
+
+// machine is a fresh Ubuntu box as init sees it: files under a temp root,
+// commands answered by a recorder that plays systemd, apt and k3s, the real
+// test cluster standing in for k3s, real nginx for `nginx -t`, fixture
+// charts from a local repository, and k3s from a local download server.
+type machine struct {
+	t       *testing.T
+	h       *hosttest.Host
+	kube    *kube.Client
+	config  string // homelab.yaml
+	ns      string
+	k3sURL  string
+	nginx   string
+	corrupt bool // serve a k3s binary that does not match the sums file
+
+	mu       sync.Mutex
+	k3sUp    bool
+	units    map[string]bool // active
+	nginxBad bool            // make `nginx -t` fail
+	onCmd    func(host.Cmd)  // hook, for interruptions
+}
+
+func newMachine(t *testing.T) *machine {
+	m := newMachineWithoutKubelet(t)
+	m.startKubelet()
+	return m
+}
+
+// startKubelet starts the kubelet stand-in: pods become Ready from now on.
+func (m *machine) startKubelet() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.t.Cleanup(cancel)
+	go kubetest.KeepPodsReady(ctx, m.kube, m.ns, helmtest.ReadySelector)
+}
+
+func newMachineWithoutKubelet(t *testing.T) *machine {
+	t.Helper()
+	m := &machine{t: t, h: hosttest.New(t), kube: kubetest.Client(t), units: map[string]bool{}}
+	m.nginx = testutil.NeedProgram(t, "nginx", "/usr/sbin/nginx")
+	m.ns = kubetest.Namespace(t, m.kube)
+
+	m.write("/etc/os-release", "PRETTY_NAME=\"Ubuntu 24.04.3 LTS\"\nID=ubuntu\nID_LIKE=debian\n", 0o644)
+	m.write("/proc/meminfo", "MemTotal:        3914000 kB\n", 0o644)
+	m.k3sURL = m.serveK3s()
+	charts := helmtest.Package(t, helmtest.Variant{Name: "kube-prometheus-stack"}, helmtest.Variant{Name: "prometheus-blackbox-exporter"})
+	repo := charts.ServeRepo(t)
+	m.config = filepath.Join(t.TempDir(), "homelab.yaml")
+	if err := os.WriteFile(m.config, []byte(fmt.Sprintf(`apiVersion: homelab/v1alpha1
+domain: blog.example.com
+monitoring:
+  namespace: %s
+  release: mon-%s
+  chartRepo: %s
+  blackbox: {release: bb-%s}
+`, m.ns, m.ns[len(m.ns)-6:], repo, m.ns[len(m.ns)-6:])), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.expectMachine()
+	return m
+}
+
+func (m *machine) write(p, data string, mode os.FileMode) {
+	m.t.Helper()
+	local := m.h.Path(p)
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		m.t.Fatal(err)
+	}
+	if err := os.WriteFile(local, []byte(data), mode); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// serveK3s serves a k3s release: a stand-in binary and its sums file.
+func (m *machine) serveK3s() string {
+	binary := []byte("#!/bin/sh\necho 'k3s version " + k3sVersion + " (0123abcd)'\n")
+	sum := sha256.Sum256(binary)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/sha256sum-amd64.txt"):
+			fmt.Fprintf(w, "%s  k3s\n", hex.EncodeToString(sum[:]))
+		case strings.HasSuffix(r.URL.Path, "/k3s"):
+			if m.corrupt {
+				w.Write(append([]byte("#!/bin/sh\necho tampered\n"), binary...))
+				return
+			}
+			w.Write(binary)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	m.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// expectMachine answers every command init may run on the box.
+func (m *machine) expectMachine() {
+	h := m.h
+	h.Expect("df", "-Pk", "/").Returns("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 41152736 9000000 30000000 24% /\n", nil).AnyTimes()
+	h.Expect("ss", "-Hltnp").Returns("", nil).AnyTimes()
+	env := []string{"DEBIAN_FRONTEND=noninteractive"}
+	h.ExpectFunc("apt-get update", func(c host.Cmd) bool { return c.Name == "apt-get" && c.Args[0] == "update" && strings.Join(c.Env, " ") == env[0] }).AnyTimes()
+	h.ExpectFunc("apt-get install nginx", func(c host.Cmd) bool {
+		return c.Name == "apt-get" && c.Args[0] == "install" && c.Args[len(c.Args)-1] == "nginx"
+	}).Do(func(host.Cmd) ([]byte, error) {
+		m.write("/usr/sbin/nginx", "#!/bin/sh\n", 0o755)
+		return nil, nil
+	}).AnyTimes()
+	h.Expect(k3s.BinaryPath, "--version").Do(func(host.Cmd) ([]byte, error) {
+		data, err := os.ReadFile(m.h.Path(k3s.BinaryPath))
+		if err != nil {
+			return nil, err
+		}
+		return exec.Command("sh", "-c", string(data)).Output()
+	}).AnyTimes()
+	show := k3s.ShowCommand()
+	h.Expect(show.Name, show.Args...).Do(func(host.Cmd) ([]byte, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.k3sUp {
+			return []byte("ActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\nExecMainStartTimestamp=@" + fmt.Sprint(time.Now().Unix()+3600) + "\n"), nil
+		}
+		return []byte("ActiveState=inactive\nUnitFileState=\nNeedDaemonReload=no\nExecMainStartTimestamp=\n"), nil
+	}).AnyTimes()
+	h.Expect("systemctl", "daemon-reload").Do(m.hook).AnyTimes()
+	// Starting k3s: the test cluster's kubeconfig appears and the node registers.
+	h.Expect("systemctl", "enable", "--now", "k3s").Do(func(c host.Cmd) ([]byte, error) {
+		m.mu.Lock()
+		m.k3sUp = true
+		m.mu.Unlock()
+		kc, err := os.ReadFile(testutil.TestEnv(m.t, "HOMELAB_TEST_KUBECONFIG"))
+		if err != nil {
+			return nil, err
+		}
+		m.write(layout.K3sKubeconfig, string(kc), 0o600)
+		kubetest.RegisterReadyNode(m.t, m.kube, "node-"+m.ns)
+		return m.hook(c)
+	}).AnyTimes()
+	unit := "grafana-portforward.service"
+	h.Expect("systemctl", "enable", unit).AnyTimes()
+	for _, verb := range []string{"start", "restart"} {
+		h.Expect("systemctl", verb, unit).Do(func(c host.Cmd) ([]byte, error) {
+			m.mu.Lock()
+			m.units[unit] = true
+			m.mu.Unlock()
+			return m.hook(c)
+		}).AnyTimes()
+	}
+	h.Expect("systemctl", "is-enabled", unit).Do(func(host.Cmd) ([]byte, error) { return m.unitState(unit, "enabled", "disabled", 1) }).AnyTimes()
+	h.Expect("systemctl", "is-active", unit).Do(func(host.Cmd) ([]byte, error) { return m.unitState(unit, "active", "inactive", 3) }).AnyTimes()
+	h.Expect("nginx", "-t").Do(m.nginxTest).AnyTimes()
+	h.Expect("systemctl", "reload-or-restart", "nginx").Do(m.hook).AnyTimes()
+}
+
+func (m *machine) hook(c host.Cmd) ([]byte, error) {
+	m.mu.Lock()
+	hook := m.onCmd
+	m.mu.Unlock()
+	if hook != nil {
+		hook(c)
+	}
+	return nil, nil
+}
+
+func (m *machine) unitState(unit, yes, no string, code int) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.units[unit] {
+		return []byte(yes + "\n"), nil
+	}
+	return []byte(no + "\n"), hosttest.Exit(code)
+}
+
+// nginxTest runs the real `nginx -t` over the site init wrote under root.
+func (m *machine) nginxTest(host.Cmd) ([]byte, error) {
+	m.mu.Lock()
+	bad := m.nginxBad
+	m.mu.Unlock()
+	dir := m.t.TempDir()
+	site := m.h.Path(layout.NginxSiteLink)
+	if bad {
+		site = filepath.Join(dir, "broken.conf")
+		os.WriteFile(site, []byte("server { listen 80 }\n"), 0o644)
+	}
+	conf := fmt.Sprintf("pid %[1]s/nginx.pid;\nerror_log %[1]s/error.log;\nevents {}\nhttp {\n  access_log off;\n  include %[2]s;\n}\n", dir, site)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(m.nginx, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath).CombinedOutput()
+	if err != nil {
+		return out, hosttest.Exit(1)
+	}
+	return out, nil
+}
+
+func (m *machine) init(ctx context.Context, extra ...string) (int, string, string) {
+	m.t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	f := cmdutil.New(ios, "test")
+	f.Host = func() host.Host { return m.h }
+	args := append([]string{"init", "--root", m.h.Root(), "--config", m.config, "--k3s-base-url", m.k3sURL, "--timeout", "60s"}, extra...)
+	code := app.RunWith(ctx, args, f)
+	return code, out.String(), errOut.String()
+}
+
+func TestInitEndToEndThenNothingToDo(t *testing.T) {
+	m := newMachine(t)
+	code, _, stderr := m.init(context.Background())
+	if code != 0 {
+		t.Fatalf("first init: exit %d\n%s", code, stderr)
+	}
+	// k3s was downloaded and verified, the files written, the charts installed.
+	if info, err := os.Stat(m.h.Path(k3s.BinaryPath)); err != nil || info.Mode().Perm() != 0o755 {
+		t.Fatalf("k3s binary: %v", err)
+	}
+	for _, p := range []string{layout.NginxSite, layout.PortForwardUnit, layout.ValuesStack, layout.ValuesBlackbox, layout.EffectiveConfig, k3s.UnitPath} {
+		if _, err := os.Stat(m.h.Path(p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	ctx := context.Background()
+	e := &helm.Engine{Kubeconfig: testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"), Kube: m.kube, Home: t.TempDir()}
+	cfg, err := e.ActionConfig(m.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rels, err := cfg.Releases.ListDeployed()
+	if err != nil || len(rels) != 2 {
+		t.Fatalf("deployed releases: %d (%v), want the stack and the blackbox exporter", len(rels), err)
+	}
+	secret, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, "mon-"+m.ns[len(m.ns)-6:]+"-grafana-admin", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := string(secret.Data[grafana.PasswordKey])
+	if len(password) < 20 || strings.Contains(stderr, password) {
+		t.Errorf("password %d characters; printed to a non-terminal stderr: %v", len(password), strings.Contains(stderr, password))
+	}
+	for _, want := range []string{"Your server is monitored", "http://blog.example.com/grafana/", "homelab deploy-app"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// A second run on the converged box changes nothing and says so.
+	m.h.Reset()
+	m.expectMachine()
+	code, _, stderr = m.init(ctx)
+	if code != 0 {
+		t.Fatalf("second init: exit %d\n%s", code, stderr)
+	}
+	if changes := m.h.Changes(); len(changes) != 0 {
+		t.Errorf("second run wrote %v", changes)
+	}
+	if !strings.Contains(stderr, "Everything is up to date; nothing changed.") || strings.Contains(stderr, " + [") {
+		t.Errorf("second run did not report everything up to date:\n%s", stderr)
+	}
+	for _, c := range m.h.CommandLines() {
+		for _, mutating := range []string{"apt-get", "daemon-reload", "systemctl enable", "systemctl start", "systemctl restart", "reload-or-restart"} {
+			if strings.Contains(c, mutating) {
+				t.Errorf("second run ran %q", c)
+			}
+		}
+	}
+	// The secret's password was not replaced.
+	again, _ := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret.Name, metav1.GetOptions{})
+	if string(again.Data[grafana.PasswordKey]) != password {
+		t.Error("a re-run replaced the Grafana password")
+	}
+}
+
+func TestInitRefusesACorruptK3sDownload(t *testing.T) {
+	m := newMachine(t)
+	m.corrupt = true
+	code, _, stderr := m.init(context.Background())
+	if code != 1 || !strings.Contains(stderr, "sha256") {
+		t.Fatalf("exit %d, want a checksum error:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(m.h.Path(k3s.BinaryPath)); !os.IsNotExist(err) {
+		t.Errorf("a corrupt k3s binary was written: %v", err)
+	}
+}
+
+func TestInitRestoresTheSiteWhenNginxRejectsIt(t *testing.T) {
+	m := newMachine(t)
+	const old = "# the site that was there before\nserver { listen 8080; }\n"
+	m.write(layout.NginxSite, old, 0o644)
+	m.nginxBad = true
+	code, _, stderr := m.init(context.Background())
+	if code != 1 || !strings.Contains(stderr, "nginx -t rejected the new site") {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if data, _ := os.ReadFile(m.h.Path(layout.NginxSite)); string(data) != old {
+		t.Errorf("the previous site was not restored:\n%s", data)
+	}
+	for _, c := range m.h.CommandLines() {
+		if strings.Contains(c, "reload-or-restart nginx") {
+			t.Error("nginx was reloaded with a rejected site")
+		}
+	}
+	// Fixed, a re-run finishes the job.
+	m.nginxBad = false
+	if code, _, stderr := m.init(context.Background()); code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestInitInterruptedThenFinished(t *testing.T) {
+	m := newMachine(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Ctrl-C arrives while k3s starts: the current step finishes, no other starts.
+	m.onCmd = func(c host.Cmd) {
+		if strings.Join(c.Args, " ") == "enable --now k3s" {
+			cancel()
+		}
+	}
+	code, _, stderr := m.init(ctx)
+	if code != 130 || !strings.Contains(stderr, "interrupted") {
+		t.Fatalf("exit %d, want 130:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(m.h.Path(layout.NginxSite)); !os.IsNotExist(err) {
+		t.Error("steps after the interruption ran")
+	}
+	m.onCmd = nil
+	if code, _, stderr := m.init(context.Background()); code != 0 {
+		t.Fatalf("re-run after interruption: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestInitRefusesAConcurrentRun(t *testing.T) {
+	m := newMachine(t)
+	unlock, err := m.h.Lock(layout.Lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	code, _, stderr := m.init(context.Background())
+	if code != 1 || !strings.Contains(stderr, "another homelab run is in progress") {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if changes := m.h.Changes(); len(changes) != 0 {
+		t.Errorf("a refused run wrote %v", changes)
+	}
+}
+
+func TestInitHelmTimeoutThenRecovers(t *testing.T) {
+	m := newMachineWithoutKubelet(t)
+	code, _, stderr := m.init(context.Background(), "--timeout", "3s")
+	if code != 1 || !strings.Contains(stderr, "kube-prometheus-stack") || !strings.Contains(stderr, "removed again") {
+		t.Fatalf("exit %d, want a clear chart install failure:\n%s", code, stderr)
+	}
+	// The pods can start now (say, the image finished pulling): a re-run finishes.
+	m.startKubelet()
+	if code, _, stderr := m.init(context.Background()); code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", code, stderr)
+	}
+}

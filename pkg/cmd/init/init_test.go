@@ -133,7 +133,9 @@ func (m *machine) expectMachine() {
 	h.Expect("df", "-Pk", "/").Returns("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 41152736 9000000 30000000 24% /\n", nil).AnyTimes()
 	h.Expect("ss", "-Hltnp").Returns("", nil).AnyTimes()
 	env := []string{"DEBIAN_FRONTEND=noninteractive"}
-	h.ExpectFunc("apt-get update", func(c host.Cmd) bool { return c.Name == "apt-get" && c.Args[0] == "update" && strings.Join(c.Env, " ") == env[0] }).AnyTimes()
+	h.ExpectFunc("apt-get update", func(c host.Cmd) bool {
+		return c.Name == "apt-get" && c.Args[0] == "update" && strings.Join(c.Env, " ") == env[0]
+	}).AnyTimes()
 	h.ExpectFunc("apt-get install nginx", func(c host.Cmd) bool {
 		return c.Name == "apt-get" && c.Args[0] == "install" && c.Args[len(c.Args)-1] == "nginx"
 	}).Do(func(host.Cmd) ([]byte, error) {

@@ -117,7 +117,6 @@ func (d *doctor) checkPorts(ctx context.Context) Finding {
 	if d.cfg.TLS.Enabled() {
 		ports = append(ports, port{d.NginxHTTPSAddr, "https://" + d.NginxHTTPSAddr + "/", d.cfg.Domain})
 	}
-	const k3sFix = "printf 'disable:\\n  - traefik\\n  - servicelb\\n' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s && sudo systemctl restart nginx"
 	var ok []string
 	for _, p := range ports {
 		resp, _, err := d.get(ctx, d.client(p.sni), p.url, d.cfg.Domain)
@@ -125,7 +124,7 @@ func (d *doctor) checkPorts(ctx context.Context) Finding {
 		case err != nil && refused(err):
 			return Fail("sudo systemctl enable --now nginx (and sudo nginx -t if it does not start)", "nothing listens on %s", p.addr)
 		case err != nil:
-			return Fail(k3sFix, "%s does not answer HTTP like Nginx: %s", p.addr, netReason(err))
+			return Fail(disableAddonsFix, "%s does not answer HTTP like Nginx: %s", p.addr, netReason(err))
 		}
 		server := resp.Header.Get("Server")
 		if !strings.HasPrefix(strings.ToLower(server), "nginx") {
@@ -133,7 +132,7 @@ func (d *doctor) checkPorts(ctx context.Context) Finding {
 			if server != "" {
 				who = strconv.Quote(server)
 			}
-			return Fail(k3sFix, "%s is answered by %s, not Nginx", p.addr, who)
+			return Fail(disableAddonsFix, "%s is answered by %s, not Nginx", p.addr, who)
 		}
 		_, portNum, _ := net.SplitHostPort(p.addr)
 		ok = append(ok, portNum)

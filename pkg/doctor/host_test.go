@@ -123,7 +123,7 @@ func TestK3sHostChecks(t *testing.T) {
 		res, _ := runChecks(t, Env{Config: cfg, Host: h, Dial: refuseAll}, time.Second)
 		expect(t, res, "k3s.service", StatusOK, "k3s.service is active")
 		expect(t, res, "k3s.kubeconfig", StatusOK, "mode 0600")
-		expect(t, res, "k3s.addons", StatusOK, "without Traefik and servicelb")
+		expect(t, res, "k3s.addons", StatusOK, "the installed k3s disables traefik and servicelb")
 		expect(t, res, "app.image", StatusOK, "docker.io/library/nextjs-app:latest is imported and pinned")
 	})
 	t.Run("addons in config.yaml, kubeconfig open, image unpinned", func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestK3sHostChecks(t *testing.T) {
 		h.On("k3s ctr -n k8s.io images ls name==docker.io/library/nextjs-app:latest", doctortest.Output(
 			"REF TYPE DIGEST SIZE PLATFORMS LABELS\ndocker.io/library/nextjs-app:latest application/vnd.oci.image.manifest.v1+json sha256:4f1c 61.2 MiB linux/amd64 io.cri-containerd.image=managed\n"))
 		res, _ := runChecks(t, Env{Config: cfg, Host: h, Dial: refuseAll}, time.Second)
-		expect(t, res, "k3s.addons", StatusOK, "without Traefik and servicelb")
+		expect(t, res, "k3s.addons", StatusOK, "the installed k3s disables traefik and servicelb")
 		expect(t, res, "k3s.kubeconfig", StatusWarn, "mode 0644: anyone on the machine", "chmod 600 /etc/rancher/k3s/k3s.yaml")
 		expect(t, res, "app.image", StatusWarn, "not pinned", "sudo k3s ctr -n k8s.io images label docker.io/library/nextjs-app:latest io.cri-containerd.pinned=pinned")
 	})
@@ -143,7 +143,7 @@ func TestK3sHostChecks(t *testing.T) {
 		h.Write("/etc/systemd/system/k3s.service", []byte(strings.Replace(doctortest.K3sUnit, "'traefik'", "'local-storage'", 1)), 0o644)
 		h.On("k3s ctr -n k8s.io images ls name==docker.io/library/nextjs-app:latest", doctortest.Output("REF TYPE DIGEST SIZE PLATFORMS LABELS\n"))
 		res, _ := runChecks(t, Env{Config: cfg, Host: h, Dial: refuseAll}, time.Second)
-		expect(t, res, "k3s.addons", StatusFail, "k3s runs with traefik enabled", "disable:")
+		expect(t, res, "k3s.addons", StatusFail, "the installed k3s runs traefik (not disabled in /etc/systemd/system/k3s.service)", "disable: [traefik, servicelb]", "systemctl restart k3s")
 		expect(t, res, "app.image", StatusFail, "is not in k3s's containerd (namespace k8s.io)", "homelab deploy-app")
 	})
 	t.Run("k3s stopped", func(t *testing.T) {

@@ -6,19 +6,14 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/homelab-dev/homelab/pkg/k3s"
 	"github.com/homelab-dev/homelab/pkg/layout"
 )
 
-// Paths k3s's installer and k3s itself use (candidates for pkg/layout).
-const (
-	k3sBinary     = "/usr/local/bin/k3s"
-	k3sUnit       = "/etc/systemd/system/k3s.service"
-	k3sConfigFile = "/etc/rancher/k3s/config.yaml"
-)
-
-const disableAddonsFix = "printf 'disable:\\n  - traefik\\n  - servicelb\\n' | sudo tee -a /etc/rancher/k3s/config.yaml && sudo systemctl restart k3s"
+// disableAddonsFix keeps k3s's Traefik and servicelb off ports 80/443.
+const disableAddonsFix = "add `disable: [traefik, servicelb]` to " + k3s.ConfigPath +
+	" (merged with any disable list there), then sudo systemctl restart k3s && sudo systemctl restart nginx"
 
 func (d *doctor) k3sChecks() []Check {
 	return []Check{
@@ -61,8 +56,8 @@ func lastLine(s string) string {
 }
 
 func (d *doctor) checkK3sService(ctx context.Context) Finding {
-	if _, err := d.Host.Lstat(k3sBinary); notExist(err) {
-		return Fail("sudo homelab init", "k3s is not installed (%s is missing)", k3sBinary)
+	if _, err := d.Host.Lstat(k3s.BinaryPath); notExist(err) {
+		return Fail("sudo homelab init", "k3s is not installed (%s is missing)", k3s.BinaryPath)
 	}
 	return d.systemdActive(ctx, "k3s.service",
 		"sudo systemctl enable --now k3s.service (journalctl -u k3s -n 50 shows why it stopped)")
@@ -77,91 +72,27 @@ func (d *doctor) checkKubeconfig(context.Context) Finding {
 		return Fail("sudo homelab doctor", "cannot look at %s: %v", layout.K3sKubeconfig, err)
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return Warn(fmt.Sprintf("sudo chmod 600 %s && printf 'write-kubeconfig-mode: \"0600\"\\n' | sudo tee -a %s", layout.K3sKubeconfig, k3sConfigFile),
+		return Warn(fmt.Sprintf("sudo chmod 600 %s, and add `write-kubeconfig-mode: \"0600\"` to %s so k3s keeps it so", layout.K3sKubeconfig, k3s.ConfigPath),
 			"%s is mode %04o: anyone on the machine can administer the cluster", layout.K3sKubeconfig, perm)
 	}
 	return OK("%s is mode %04o", layout.K3sKubeconfig, info.Mode().Perm())
 }
 
 // checkK3sAddons looks for --disable traefik/servicelb where k3s takes its
-// options: the unit's ExecStart (what k3s's installer writes) and config.yaml.
+// options (the unit's ExecStart and config.yaml), as init's preflight does.
 func (d *doctor) checkK3sAddons(context.Context) Finding {
-	disabled := map[string]bool{}
-	if unit, err := d.Host.ReadFile(k3sUnit); err == nil {
-		for name := range disabledInUnit(string(unit)) {
-			disabled[name] = true
+	summary, err := k3s.CheckExisting(d.Host)
+	if err != nil {
+		msg := err.Error()
+		if i := strings.Index(msg, ": add `disable"); i > 0 {
+			msg = msg[:i] // the rest is the fix
 		}
+		return Fail(disableAddonsFix, "%s", msg)
 	}
-	if data, err := d.Host.ReadFile(k3sConfigFile); err == nil {
-		var cfg struct {
-			Disable any `yaml:"disable"`
-		}
-		if err := yaml.Unmarshal(data, &cfg); err != nil {
-			return Fail("fix the YAML in "+k3sConfigFile+", then sudo systemctl restart k3s", "%s is not valid YAML: %v", k3sConfigFile, err)
-		}
-		var list []string
-		switch v := cfg.Disable.(type) {
-		case string:
-			list = []string{v}
-		case []any:
-			for _, x := range v {
-				list = append(list, fmt.Sprint(x))
-			}
-		}
-		for _, s := range list {
-			for _, name := range strings.Split(s, ",") {
-				disabled[strings.TrimSpace(name)] = true
-			}
-		}
+	if summary == "no k3s service yet" {
+		return Fail("sudo homelab init", "%s is missing", k3s.UnitPath)
 	}
-	var missing []string
-	for _, name := range []string{"traefik", "servicelb"} {
-		if !disabled[name] {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return Fail(disableAddonsFix, "k3s runs with %s enabled: it takes ports 80/443 from Nginx", strings.Join(missing, " and "))
-	}
-	return OK("k3s runs without Traefik and servicelb")
-}
-
-// disabledInUnit collects the values of --disable in a unit's ExecStart,
-// which k3s's installer writes as quoted words on continuation lines.
-func disabledInUnit(unit string) map[string]bool {
-	var words []string
-	in := false
-	for _, line := range strings.Split(unit, "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "ExecStart=") {
-			in, line = true, strings.TrimPrefix(line, "ExecStart=")
-		} else if !in {
-			continue
-		}
-		cont := strings.HasSuffix(line, "\\")
-		for _, w := range strings.Fields(strings.TrimSuffix(line, "\\")) {
-			words = append(words, strings.Trim(w, `'"`))
-		}
-		if !cont {
-			in = false
-		}
-	}
-	out := map[string]bool{}
-	for i, w := range words {
-		var val string
-		switch {
-		case w == "--disable" && i+1 < len(words):
-			val = words[i+1]
-		case strings.HasPrefix(w, "--disable="):
-			val = strings.TrimPrefix(w, "--disable=")
-		default:
-			continue
-		}
-		for _, name := range strings.Split(val, ",") {
-			out[name] = true
-		}
-	}
-	return out
+	return OK("%s", summary)
 }
 
 // checkAppImage asks k3s's containerd (namespace k8s.io, where the kubelet

@@ -171,7 +171,7 @@ func (d *doctor) checkGrafanaPrefix(context.Context) Finding {
 			found = true
 			if pp.uri != "" {
 				fixed := "proxy_pass http://" + pp.hostport + ";"
-				return Fail(fmt.Sprintf("in %s line %d write `%s` (no URI part), or run sudo homelab init; then %s", layout.NginxSite, loc.line, fixed, reloadNginx),
+				return Fail(fmt.Sprintf("in %s line %d write `%s` (no URI part), or run sudo homelab init; then %s", layout.NginxSite, pp.line, fixed, reloadNginx),
 					"location %s has `proxy_pass %s;`: the URI part %q strips %s and Grafana redirects in a loop", p, pp.raw, pp.uri, path)
 			}
 		}

@@ -185,7 +185,8 @@ func (s *site) location(path string) *directive {
 
 // proxyPass is a location's proxy_pass, split into what it talks to.
 type proxyPass struct {
-	raw string
+	raw  string
+	line int
 	// hostport is the URL's host (an upstream name or an address).
 	hostport string
 	// uri is the URI part after the host ("" when none: the request URI is
@@ -198,16 +199,16 @@ func (l *directive) proxyPass() (proxyPass, bool) {
 	if len(pp) == 0 {
 		return proxyPass{}, false
 	}
-	raw := pp[0].arg(0)
+	raw, line := pp[0].arg(0), pp[0].line
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return proxyPass{raw: raw}, true
+		return proxyPass{raw: raw, line: line}, true
 	}
 	uri := u.EscapedPath()
 	if u.RawQuery != "" {
 		uri += "?" + u.RawQuery
 	}
-	return proxyPass{raw: raw, hostport: u.Host, uri: uri}, true
+	return proxyPass{raw: raw, line: line, hostport: u.Host, uri: uri}, true
 }
 
 // backends resolves a proxy_pass host to addresses: an upstream's servers,

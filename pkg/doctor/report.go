@@ -58,6 +58,7 @@ func (r Report) JSON() JSONReport {
 func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // fixes hold shell commands with && and >
 	return enc.Encode(r.JSON())
 }
 

@@ -153,6 +153,15 @@ func (d *doctor) run(ctx context.Context, name string, args ...string) (string, 
 
 func notInstalled(err error) bool { return errors.Is(err, exec.ErrNotFound) }
 
+// underRoot is the finding of a check whose command cannot run because
+// --root points at a directory, not a running system.
+func underRoot(err error) (Finding, bool) {
+	if errors.Is(err, host.ErrCommandUnderRoot) {
+		return Skip("commands are not run with --root"), true
+	}
+	return Finding{}, false
+}
+
 func notExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // firstDiff returns the 1-based line number of the first line where a and b

@@ -69,6 +69,9 @@ func (d *doctor) checkRAM(context.Context) Finding {
 // machine) answers it the same way.
 func (d *doctor) checkDisk(ctx context.Context) Finding {
 	out, err := d.run(ctx, "df", "-Pk", "/")
+	if f, ok := underRoot(err); ok {
+		return f
+	}
 	if err != nil {
 		return Fail("check that df works: df -Pk /", "df -Pk / failed: %v", err)
 	}

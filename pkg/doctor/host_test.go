@@ -11,6 +11,7 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/doctor/doctortest"
+	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/layout"
 )
 
@@ -166,4 +167,18 @@ func TestK3sHostChecks(t *testing.T) {
 		res, _ := runChecks(t, Env{Config: cfg, Host: h, Dial: refuseAll}, time.Second)
 		expect(t, res, "grafana.portforward", StatusFail, "systemd is not running")
 	})
+}
+
+// TestUnderRoot: with --root no command runs; their checks say so instead
+// of failing, and file checks still look under the root.
+func TestUnderRoot(t *testing.T) {
+	cfg := parseConfig(t, "")
+	files := doctortest.NewHost(t)
+	files.WriteRendered(cfg)
+	res, _ := runChecks(t, Env{Config: cfg, Host: &host.Local{Root: files.Root}, Dial: refuseAll}, time.Second)
+	for _, id := range []string{"host.disk", "nginx.config", "grafana.portforward"} {
+		expect(t, res, id, StatusSkipped, "commands are not run with --root")
+	}
+	expect(t, res, "nginx.drift", StatusOK, "")
+	expect(t, res, "grafana.root-url", StatusOK, "")
 }

@@ -33,6 +33,9 @@ func (d *doctor) appChecks() []Check {
 // systemdActive asks systemctl whether unit is active.
 func (d *doctor) systemdActive(ctx context.Context, unit, startFix string) Finding {
 	out, err := d.run(ctx, "systemctl", "is-active", unit)
+	if f, ok := underRoot(err); ok {
+		return f
+	}
 	state := lastLine(out)
 	switch {
 	case err == nil && state == "active":
@@ -41,6 +44,8 @@ func (d *doctor) systemdActive(ctx context.Context, unit, startFix string) Findi
 		return Fail("run homelab doctor on a systemd host", "systemctl is not installed")
 	case strings.Contains(out, "not been booted with systemd"), strings.Contains(out, "Failed to connect to bus"):
 		return Fail("run homelab doctor on the server, where systemd is PID 1", "systemd is not running: cannot ask about %s", unit)
+	case state == "" && err != nil:
+		return Fail("run homelab doctor on the server, where systemd is PID 1", "cannot ask systemctl about %s: %v", unit, err)
 	case state == "":
 		state = "unknown"
 	}
@@ -105,6 +110,9 @@ func (d *doctor) checkAppImage(ctx context.Context) Finding {
 	}
 	ref := reference.TagNameOnly(named).String()
 	out, err := d.run(ctx, "k3s", "ctr", "-n", "k8s.io", "images", "ls", "name=="+ref)
+	if f, ok := underRoot(err); ok {
+		return f
+	}
 	if err != nil {
 		return Fail("sudo systemctl status k3s (containerd runs inside k3s)", "cannot list k3s's images: %s", lastLine(out))
 	}

@@ -28,6 +28,9 @@ var nginxEmerg = regexp.MustCompile(`\[(emerg|alert|crit)\] (.*)`)
 // checkNginxConfig runs `nginx -t` on the host.
 func (d *doctor) checkNginxConfig(ctx context.Context) Finding {
 	out, err := d.run(ctx, "nginx", "-t")
+	if f, ok := underRoot(err); ok {
+		return f
+	}
 	switch {
 	case notInstalled(err):
 		return Fail("sudo apt-get install -y nginx && sudo homelab init", "nginx is not installed")
@@ -35,6 +38,8 @@ func (d *doctor) checkNginxConfig(ctx context.Context) Finding {
 		msg := lastLine(out)
 		if m := nginxEmerg.FindStringSubmatch(out); m != nil {
 			msg = m[2]
+		} else if msg == "" {
+			msg = err.Error()
 		}
 		if strings.Contains(out, "Permission denied") {
 			return Fail("sudo homelab doctor", "nginx -t needs root: %s", msg)

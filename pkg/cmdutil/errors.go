@@ -56,7 +56,7 @@ func ExitCode(err error) int {
 		return codeErr.Code
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.As(err, &flagErr), errors.As(err, &cfgErr), isCobraUsage(err):
+	case errors.As(err, &flagErr), errors.As(err, &cfgErr), isCobraUsage(err), isBadInput(err):
 		return ExitUsage
 	}
 	return ExitError
@@ -71,4 +71,11 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// isBadInput recognises errors that say the user's input (an image, an
+// archive) is unusable: they implement BadInput() bool.
+func isBadInput(err error) bool {
+	var bi interface{ BadInput() bool }
+	return errors.As(err, &bi) && bi.BadInput()
 }

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,5 +140,26 @@ func TestRunRefusesCommandsUnderRoot(t *testing.T) {
 	l, _ := newLocal(t)
 	if _, err := l.Run(context.Background(), Cmd{Name: "true"}); !errors.Is(err, ErrCommandUnderRoot) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestStreamReportsFailureInsteadOfEOF(t *testing.T) {
+	sh := testutil.NeedProgram(t, "sh")
+	l := &Local{}
+	r, err := l.Stream(context.Background(), Cmd{Name: sh, Args: []string{"-c", "printf partial; echo 'no such image' >&2; exit 1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(r)
+	if string(data) != "partial" || err == nil || !strings.Contains(err.Error(), "no such image") {
+		t.Fatalf("data %q err %v: want the partial output and the command's error", data, err)
+	}
+	r.Close()
+	r, _ = l.Stream(context.Background(), Cmd{Name: sh, Args: []string{"-c", "printf whole"}})
+	if data, err := io.ReadAll(r); string(data) != "whole" || err != nil {
+		t.Fatalf("%q %v", data, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

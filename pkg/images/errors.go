@@ -110,3 +110,9 @@ func IsBadInput(err error) bool {
 	var pl *PlatformError
 	return errors.As(err, &in) || errors.As(err, &pl)
 }
+
+// BadInput marks errors caused by what the user gave (exit code 2).
+func (e *InputError) BadInput() bool { return true }
+
+// BadInput marks errors caused by what the user gave (exit code 2).
+func (e *PlatformError) BadInput() bool { return true }

@@ -136,15 +136,7 @@ func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 	var crds []string
 	keep := map[Ref]bool{}
 	for _, u := range objs {
-		u = u.DeepCopy()
-		if opts.Set != "" {
-			labels := u.GetLabels()
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			labels[SetLabel] = opts.Set
-			u.SetLabels(labels)
-		}
+		u = withSet(u, opts.Set)
 		if isCRD(u) {
 			crds = append(crds, u.GetName())
 		} else if len(crds) > 0 {
@@ -174,6 +166,20 @@ func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 		}
 	}
 	return results, nil
+}
+
+// withSet returns a copy of u labelled as a member of set.
+func withSet(u *unstructured.Unstructured, set string) *unstructured.Unstructured {
+	u = u.DeepCopy()
+	if set != "" {
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[SetLabel] = set
+		u.SetLabels(labels)
+	}
+	return u
 }
 
 func (c *Client) applyOne(ctx context.Context, u *unstructured.Unstructured, force bool) (Result, error) {

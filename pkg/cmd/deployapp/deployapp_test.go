@@ -1,0 +1,290 @@
+package deployapp_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/homelab-dev/homelab/pkg/app"
+	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/deploy"
+	"github.com/homelab-dev/homelab/pkg/images"
+	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/kube"
+	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
+	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/testutil"
+)
+
+// box is a k3s node as deploy-app sees it: the test cluster's API server, the
+// test containerd, and a kubelet stand-in that starts pods of good builds and
+// crash-loops pods of builds listed in crashing.
+type box struct {
+	t        *testing.T
+	kube     *kube.Client
+	ns       string
+	root     string
+	config   string
+	image    string // the app's image reference (a reused tag)
+	sock     string
+	importer *images.Importer
+	crashing map[string]bool // image tags whose pods crash
+}
+
+func newBox(t *testing.T) *box {
+	t.Helper()
+	b := &box{t: t, kube: kubetest.Client(t), sock: testutil.TestEnv(t, "HOMELAB_TEST_CONTAINERD_SOCK"), crashing: map[string]bool{}}
+	b.ns = kubetest.Namespace(t, b.kube)
+	b.root = t.TempDir()
+	b.image = "deploytest-" + b.ns[len(b.ns)-6:] + ":latest"
+	b.importer = &images.Importer{Socket: b.sock, Snapshotter: os.Getenv("HOMELAB_TEST_CONTAINERD_SNAPSHOTTER")}
+	kc, err := os.ReadFile(testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(b.root, layout.K3sKubeconfig)
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(local, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.config = filepath.Join(t.TempDir(), "homelab.yaml")
+	cfg := fmt.Sprintf("app:\n  name: web\n  namespace: %s\n  image: %s\n  clusterIP: 10.43.0.%d\nmonitoring:\n  namespace: %s\n",
+		b.ns, b.image, 150+time.Now().UnixNano()%100, b.ns)
+	if err := os.WriteFile(b.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go b.kubelet(ctx)
+	t.Cleanup(b.removeImages)
+	return b
+}
+
+// kubelet marks pods Ready, or crash-looping (OOMKilled) for crashing builds.
+func (b *box) kubelet(ctx context.Context) {
+	for ctx.Err() == nil {
+		pods, err := b.kube.Typed.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				if len(p.Status.ContainerStatuses) > 0 || p.DeletionTimestamp != nil {
+					continue
+				}
+				if b.crashing[p.Spec.Containers[0].Image] {
+					_, _ = kubetest.MarkPodsCrashLooping(ctx, b.kube, b.ns, "pod-template-hash="+p.Labels["pod-template-hash"], "OOMKilled", 3)
+				} else {
+					_, _ = kubetest.MarkPodsReady(ctx, b.kube, b.ns, "pod-template-hash="+p.Labels["pod-template-hash"])
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *box) removeImages() {
+	ctx := context.Background()
+	tags, _ := b.importer.Tags(ctx, strings.TrimSuffix(b.image, ":latest"), "")
+	for _, t := range tags {
+		_ = b.importer.Remove(ctx, t.Name)
+	}
+}
+
+// archive writes a new random image build for arch as a docker-save tarball.
+func (b *box) archive(arch string) string {
+	b.t.Helper()
+	img, err := random.Image(4096, 2)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	cf.Config = v1.Config{Cmd: []string{"/app"}}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ref, err := name.ParseReference(b.image)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	path := filepath.Join(b.t.TempDir(), "image.tar")
+	if err := tarball.WriteToFile(path, ref, img); err != nil {
+		b.t.Fatal(err)
+	}
+	return path
+}
+
+func (b *box) deploy(args ...string) (int, string, string) {
+	b.t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	f := cmdutil.New(ios, "test")
+	all := append([]string{"deploy-app", "--root", b.root, "--config", b.config, "--containerd-socket", b.sock, "--timeout", "10s"}, args...)
+	code := app.RunWith(context.Background(), all, f)
+	return code, out.String(), errOut.String()
+}
+
+func (b *box) deployment() *appsv1.Deployment {
+	b.t.Helper()
+	d, err := b.kube.Typed.AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return d
+}
+
+func digestOf(d *appsv1.Deployment) string {
+	return d.Spec.Template.Annotations[deploy.DigestAnnotation]
+}
+
+func TestDeployRedeployAndRollback(t *testing.T) {
+	b := newBox(t)
+	arch := runtime.GOARCH
+	v1archive, v2archive := b.archive(arch), b.archive(arch)
+
+	code, _, stderr := b.deploy("--archive", v1archive)
+	if code != 0 || !strings.Contains(stderr, "deployed") {
+		t.Fatalf("first deploy: exit %d\n%s", code, stderr)
+	}
+	d1 := b.deployment()
+	digest1 := digestOf(d1)
+	c := d1.Spec.Template.Spec.Containers[0]
+	if !strings.HasPrefix(digest1, "sha256:") || !strings.Contains(c.Image, ":homelab-"+strings.TrimPrefix(digest1, "sha256:")[:12]) || c.ImagePullPolicy != corev1.PullNever {
+		t.Fatalf("pod template: image %s pull %s digest %s", c.Image, c.ImagePullPolicy, digest1)
+	}
+	// The image is in k8s.io, unpacked and pinned, under the app's tag and the build tag.
+	for _, ref := range []string{b.image, c.Image} {
+		img, err := b.importer.Lookup(context.Background(), ref)
+		if err != nil || !img.Pinned || !img.Unpacked || img.Digest.String() != digest1 {
+			t.Fatalf("containerd image %s: %+v %v", ref, img, err)
+		}
+	}
+	// The same build again changes nothing.
+	if code, _, stderr := b.deploy("--archive", v1archive); code != 0 || !strings.Contains(stderr, "nothing changed") {
+		t.Fatalf("same build: exit %d\n%s", code, stderr)
+	}
+	// A new build under the same tag (latest) changes the pod template.
+	if code, _, stderr := b.deploy("--archive", v2archive); code != 0 {
+		t.Fatalf("second build: exit %d\n%s", code, stderr)
+	}
+	digest2 := digestOf(b.deployment())
+	if digest2 == digest1 || digest2 == "" {
+		t.Fatalf("reused tag did not change the pod template: %s vs %s", digest2, digest1)
+	}
+	// And an explicit rollback returns to the first build.
+	if code, _, stderr := b.deploy("--rollback"); code != 0 || !strings.Contains(stderr, "rolled back") {
+		t.Fatalf("rollback: exit %d\n%s", code, stderr)
+	}
+	if got := digestOf(b.deployment()); got != digest1 {
+		t.Fatalf("after rollback the pods run %s, want %s", got, digest1)
+	}
+}
+
+func TestFailedRolloutIsRolledBack(t *testing.T) {
+	b := newBox(t)
+	good, bad := b.archive(runtime.GOARCH), b.archive(runtime.GOARCH)
+	if code, _, stderr := b.deploy("--archive", good); code != 0 {
+		t.Fatalf("first deploy: exit %d\n%s", code, stderr)
+	}
+	goodDigest := digestOf(b.deployment())
+	// The next build is killed for memory as soon as it starts.
+	res, err := b.importer.ImportFrom(context.Background(), images.ArchiveSource{Path: bad}, images.ImportOptions{Name: "docker.io/library/" + b.image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.crashing["docker.io/library/"+strings.TrimSuffix(b.image, ":latest")+":homelab-"+res.Digest.Encoded()[:12]] = true
+	code, _, stderr := b.deploy("--archive", bad)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+	}
+	for _, want := range []string{"OOMKilled", "memory limit", "rolled back"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("error does not mention %q:\n%s", want, stderr)
+		}
+	}
+	if got := digestOf(b.deployment()); got != goodDigest {
+		t.Fatalf("after the failed rollout the pods run %s, want the previous build %s", got, goodDigest)
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	b := newBox(t)
+	corrupt := filepath.Join(t.TempDir(), "corrupt.tar")
+	data, err := os.ReadFile(b.archive(runtime.GOARCH))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(corrupt, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"corrupt archive", []string{"--archive", corrupt}, 2, "corrupt.tar"},
+		{"wrong architecture", []string{"--archive", b.archive(other)}, 2, other},
+		{"missing archive", []string{"--archive", "/nonexistent/app.tar"}, 1, "/nonexistent/app.tar"},
+		{"no containerd", []string{"--archive", corrupt, "--containerd-socket", "/nonexistent/containerd.sock"}, 1, "/nonexistent/containerd.sock"},
+		{"rollback with nothing deployed", []string{"--rollback"}, 1, "web-deployment"},
+		{"bad timeout", []string{"--timeout", "0s"}, 2, "--timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := b.deploy(tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, want %d naming %q:\n%s", code, tc.code, tc.want, stderr)
+			}
+			if _, err := b.kube.Typed.AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{}); err == nil {
+				t.Error("bad input created the Deployment")
+			}
+		})
+	}
+}
+
+func TestDryRunShowsChangesAndAppliesNothing(t *testing.T) {
+	b := newBox(t)
+	code, out, stderr := b.deploy("--dry-run", "--archive", b.archive(runtime.GOARCH))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"would import", "would create Deployment " + b.ns + "/web-deployment", "would create Probe", "nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := b.kube.Typed.AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{}); err == nil {
+		t.Error("dry run created the Deployment")
+	}
+	// After a deploy, a dry run with a changed setting shows the diff.
+	if code, _, stderr := b.deploy("--archive", b.archive(runtime.GOARCH)); code != 0 {
+		t.Fatalf("deploy: %s", stderr)
+	}
+	code, out, _ = b.deploy("--dry-run", "--app-port", "8080")
+	if code != 0 || !strings.Contains(out, "would change Deployment") || !strings.Contains(out, "+        - containerPort: 8080") {
+		t.Errorf("dry run after a config change:\n%s", out)
+	}
+}

@@ -73,6 +73,15 @@ func (r *Renderer) All(cfg *config.Config) ([]File, error) {
 	return files, nil
 }
 
+// CertbotBootstrapSite is the Nginx site used in tls.mode certbot before the
+// first certificate exists: plain HTTP, serving the ACME challenge directory
+// so certbot --webroot can prove the domain, and the app and Grafana.
+func (r *Renderer) CertbotBootstrapSite(cfg *config.Config) ([]byte, error) {
+	v := nginxView(cfg)
+	v.TLS, v.CertFile, v.KeyFile = false, "", ""
+	return r.execute("nginx-site.conf.tmpl", v)
+}
+
 // Named renders one template by file name, for steps that write one file.
 func (r *Renderer) Named(cfg *config.Config, path string) (File, error) {
 	files, err := r.All(cfg)

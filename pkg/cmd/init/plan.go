@@ -16,6 +16,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/nginx"
 	"github.com/homelab-dev/homelab/pkg/plan"
+	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/render"
 	"github.com/homelab-dev/homelab/pkg/systemd"
 )
@@ -57,27 +58,40 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	if err != nil {
 		return plan.Plan{}, err
 	}
+	// Every step that creates something adds it to the record uninstall
+	// works from, right after it applied.
+	rec := &record.Recorder{Host: h}
+	file := func(path string, data []byte, mode fs.FileMode) plan.Step {
+		return rec.Wrap(plan.WriteFile(h, path, data, mode), record.FileWatch(h, path))
+	}
+	// The binary step comes first: homelab installed k3s only if it put the
+	// binary where there was none.
+	k3sSteps[0] = rec.Wrap(k3sSteps[0], record.K3sWatch(h, k3s.BinaryPath, k3s.UnitPath, cfg.K3s.Version))
 	m := cfg.Monitoring
-	steps := []plan.Step{preflight(h, d.IsRoot), k3s.SanityStep(h), aptPackage(h, "nginx", "/usr/sbin/nginx")}
+	steps := []plan.Step{preflight(h, d.IsRoot), k3s.SanityStep(h),
+		rec.Wrap(aptPackage(h, "nginx", "/usr/sbin/nginx"), record.AptPackageWatch(h, "nginx", "/usr/sbin/nginx"))}
 	steps = append(steps, k3sSteps...)
 	steps = append(steps,
 		clusterReady(d.Kube, d.Timeout),
-		grafana.AdminSecretStep(d.Kube, m.Namespace, m.GrafanaAdminSecret(), d.ShowPassword),
-		plan.WriteFile(h, layout.ValuesStack, data[layout.ValuesStack], 0o644),
-		helm.Step("kube-prometheus-stack", d.Helm, release(m.Release, m.Namespace,
+		rec.Wrap(grafana.AdminSecretStep(d.Kube, m.Namespace, m.GrafanaAdminSecret(), d.ShowPassword),
+			record.NamespaceWatch(d.Kube, m.Namespace), record.SecretWatch(d.Kube, m.Namespace, m.GrafanaAdminSecret())),
+		file(layout.ValuesStack, data[layout.ValuesStack], 0o644),
+		rec.Wrap(helm.Step("kube-prometheus-stack", d.Helm, release(m.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.StackChart, Name: "kube-prometheus-stack", Version: m.ChartVersion},
-			data[layout.ValuesStack], d.Timeout)),
-		plan.WriteFile(h, layout.ValuesBlackbox, data[layout.ValuesBlackbox], 0o644),
-		helm.Step("blackbox exporter", d.Helm, release(m.Blackbox.Release, m.Namespace,
+			data[layout.ValuesStack], d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Release)),
+		file(layout.ValuesBlackbox, data[layout.ValuesBlackbox], 0o644),
+		rec.Wrap(helm.Step("blackbox exporter", d.Helm, release(m.Blackbox.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.BlackboxChart, Name: "prometheus-blackbox-exporter", Version: m.Blackbox.ChartVersion},
-			data[layout.ValuesBlackbox], d.Timeout)),
-		systemd.UnitStep("Grafana port-forward", h, layout.PortForwardUnit, data[layout.PortForwardUnit]),
+			data[layout.ValuesBlackbox], d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Blackbox.Release)),
+		rec.Wrap(systemd.UnitStep("Grafana port-forward", h, layout.PortForwardUnit, data[layout.PortForwardUnit]),
+			record.UnitWatch(h, layout.PortForwardUnit)),
 	)
 	steps = append(steps, tlsSteps(h, cfg)...)
 	steps = append(steps,
-		nginx.Step(h, nginx.Site{Path: layout.NginxSite, Data: data[layout.NginxSite], Link: layout.NginxSiteLink,
+		rec.Wrap(nginx.Step(h, nginx.Site{Path: layout.NginxSite, Data: data[layout.NginxSite], Link: layout.NginxSiteLink,
 			LinkTarget: layout.NginxSiteTarget, Stamp: layout.NginxStamp}),
-		plan.WriteFile(h, layout.EffectiveConfig, data[layout.EffectiveConfig], 0o600),
+			record.NginxSiteWatch(h, layout.NginxSite, layout.NginxSiteLink, layout.NginxSiteTarget, layout.NginxStamp)),
+		file(layout.EffectiveConfig, data[layout.EffectiveConfig], 0o600),
 	)
 	return plan.Plan{Name: "init", Steps: steps}, nil
 }
@@ -141,34 +155,3 @@ func aptPackage(h host.Host, pkg, binary string) plan.Step {
 	}
 }
 
-// tlsSteps makes sure the certificate Nginx will load is there.
-func tlsSteps(h host.Host, cfg *config.Config) []plan.Step {
-	switch cfg.TLS.Mode {
-	case config.TLSFiles:
-		return []plan.Step{{
-			Name: "TLS certificate",
-			Check: func(context.Context) (plan.Status, error) {
-				for _, p := range []string{cfg.TLS.CertFile, cfg.TLS.KeyFile} {
-					if _, err := h.Lstat(p); err != nil {
-						return plan.Status{}, fmt.Errorf("tls.mode files: %s is not readable (%v); put the certificate there or change tls.certFile/tls.keyFile", p, err)
-					}
-				}
-				return plan.Status{Summary: "using " + cfg.TLS.CertFile}, nil
-			},
-			Apply: func(context.Context) error { return nil },
-		}}
-	case config.TLSCertbot:
-		return []plan.Step{{
-			Name: "TLS certificate",
-			Check: func(context.Context) (plan.Status, error) {
-				if _, err := h.Lstat(layout.LetsEncryptCert(cfg.Domain)); err == nil {
-					return plan.Status{Summary: "Let's Encrypt certificate for " + cfg.Domain + " is present (certbot's timer renews it)"}, nil
-				}
-				return plan.Status{Pending: true, Summary: "certbot certonly --webroot for " + cfg.Domain}, nil
-			},
-			// Obtaining the first certificate needs the HTTP site serving the
-			// ACME challenge first; not in this build (see README).
-		}}
-	}
-	return nil
-}

@@ -154,4 +154,3 @@ func aptPackage(h host.Host, pkg, binary string) plan.Step {
 		},
 	}
 }
-

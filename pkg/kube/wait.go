@@ -133,8 +133,13 @@ func (c *Client) WaitRollout(ctx context.Context, namespace, name string, timeou
 	var dep *appsv1.Deployment
 	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
 		d, err := c.Typed.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		if apierrors.IsNotFound(err) {
 			return false, err
+		}
+		if err != nil {
+			// A slow or restarting API server is not a failed rollout:
+			// keep asking until the timeout says otherwise.
+			return false, nil
 		}
 		dep = d
 		done, msg := rolloutStatus(d)

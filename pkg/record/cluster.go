@@ -1,0 +1,178 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/homelab-dev/homelab/pkg/helm"
+	"github.com/homelab-dev/homelab/pkg/kube"
+)
+
+// CRDResource is the API resource of CustomResourceDefinitions.
+var CRDResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// NamespaceWatch records namespace name when a step creates it.
+func NamespaceWatch(client func() (*kube.Client, error), name string) Watch {
+	return func(ctx context.Context, rec *Record) (After, error) {
+		it := Item{Kind: Namespace, Name: name}
+		if rec.Has(it) {
+			return nothing, nil
+		}
+		c, err := client()
+		if err != nil {
+			return nil, err
+		}
+		get := func(ctx context.Context) (bool, error) {
+			_, err := c.Typed.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+		if had, err := get(ctx); err != nil || had {
+			return nothing, err
+		}
+		return func(ctx context.Context, _ error) ([]Item, error) {
+			if ok, err := get(ctx); err != nil || !ok {
+				return nil, err
+			}
+			return []Item{it}, nil
+		}, nil
+	}
+}
+
+// SecretWatch records namespace/name when a step creates that Secret.
+func SecretWatch(client func() (*kube.Client, error), namespace, name string) Watch {
+	return func(ctx context.Context, rec *Record) (After, error) {
+		it := Item{Kind: Secret, Namespace: namespace, Name: name}
+		if rec.Has(it) {
+			return nothing, nil
+		}
+		c, err := client()
+		if err != nil {
+			return nil, err
+		}
+		get := func(ctx context.Context) (bool, error) {
+			_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+		if had, err := get(ctx); err != nil || had {
+			return nothing, err
+		}
+		return func(ctx context.Context, _ error) ([]Item, error) {
+			if ok, err := get(ctx); err != nil || !ok {
+				return nil, err
+			}
+			return []Item{it}, nil
+		}, nil
+	}
+}
+
+// HelmReleaseWatch records the release namespace/name when a step installs
+// it, and the CRDs the step created (homelab applies a chart's CRDs
+// server-side as field manager kube.FieldManager before installing it; a
+// CRD that existed before is not listed, so uninstall --crds never deletes
+// one that someone else installed).
+func HelmReleaseWatch(engine func() (*helm.Engine, error), namespace, name string) Watch {
+	return func(ctx context.Context, rec *Record) (After, error) {
+		rel := Item{Kind: HelmRelease, Namespace: namespace, Name: name}
+		e, err := engine()
+		if err != nil {
+			return nil, err
+		}
+		installed := func() (bool, error) {
+			cfg, err := e.ActionConfig(namespace)
+			if err != nil {
+				return false, err
+			}
+			last, err := cfg.Releases.Last(name)
+			if errors.Is(err, driver.ErrReleaseNotFound) {
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("read release %s: %w", name, err)
+			}
+			return last.Info.Status != release.StatusUninstalled, nil
+		}
+		had := rec.Has(rel)
+		if !had {
+			if had, err = installed(); err != nil {
+				return nil, err
+			}
+		}
+		before, _, err := listCRDs(ctx, e.Kube)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, _ error) ([]Item, error) {
+			var items []Item
+			_, ours, err := listCRDs(ctx, e.Kube)
+			if err != nil {
+				return nil, err
+			}
+			var created []string
+			for _, n := range ours {
+				if !slices.Contains(before, n) {
+					created = append(created, n)
+				}
+			}
+			if len(created) > 0 {
+				// Before the release: uninstall, going backwards, removes
+				// the release first and its CRDs after.
+				items = append(items, Item{Kind: CRDs, Namespace: namespace, Name: name, Names: created})
+			}
+			if !had {
+				ok, err := installed()
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					items = append(items, rel)
+				}
+			}
+			return items, nil
+		}, nil
+	}
+}
+
+// listCRDs lists every CRD, and those whose fields homelab manages (it
+// applies chart CRDs server-side), sorted. It reads metadata only: CRD
+// schemas are large.
+func listCRDs(ctx context.Context, c *kube.Client) (all, ours []string, err error) {
+	if c == nil {
+		return nil, nil, nil
+	}
+	mc, err := metadata.NewForConfig(c.RESTConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := mc.Resource(CRDResource).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list CRDs: %w", err)
+	}
+	for _, crd := range list.Items {
+		all = append(all, crd.Name)
+		for _, mf := range crd.ManagedFields {
+			if mf.Manager == kube.FieldManager {
+				ours = append(ours, crd.Name)
+				break
+			}
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(ours)
+	return all, ours, nil
+}

@@ -2,9 +2,16 @@ package init_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/homelab-dev/homelab/pkg/app"
+	initcmd "github.com/homelab-dev/homelab/pkg/cmd/init"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/helm"
@@ -185,7 +193,33 @@ func (m *machine) expectMachine() {
 	h.Expect("systemctl", "is-enabled", unit).Do(func(host.Cmd) ([]byte, error) { return m.unitState(unit, "enabled", "disabled", 1) }).AnyTimes()
 	h.Expect("systemctl", "is-active", unit).Do(func(host.Cmd) ([]byte, error) { return m.unitState(unit, "active", "inactive", 3) }).AnyTimes()
 	h.Expect("nginx", "-t").Do(m.nginxTest).AnyTimes()
+	h.ExpectFunc("apt-get install certbot", func(c host.Cmd) bool {
+		return c.Name == "apt-get" && c.Args[0] == "install" && c.Args[len(c.Args)-1] == "certbot"
+	}).Do(func(host.Cmd) ([]byte, error) {
+		m.write("/usr/bin/certbot", "#!/bin/sh\n", 0o755)
+		return nil, nil
+	}).AnyTimes()
+	// certbot: Let's Encrypt checks the challenge over HTTP, then issues.
+	h.ExpectFunc("certbot certonly", func(c host.Cmd) bool { return c.Name == "certbot" && c.Args[0] == "certonly" }).Do(m.certbot).AnyTimes()
 	h.Expect("systemctl", "reload-or-restart", "nginx").Do(m.hook).AnyTimes()
+}
+
+// certbot stands in for Let's Encrypt: it requires the site Nginx serves to
+// offer the challenge directory from the webroot, then writes a certificate.
+func (m *machine) certbot(c host.Cmd) ([]byte, error) {
+	site, err := os.ReadFile(m.h.Path(layout.NginxSiteLink))
+	if err != nil || !strings.Contains(string(site), "location /.well-known/acme-challenge/") || !strings.Contains(strings.Join(c.Args, " "), "--webroot -w "+layout.ACMEWebroot) {
+		return []byte("Challenge failed for domain"), hosttest.Exit(1)
+	}
+	if _, err := os.Stat(m.h.Path(layout.ACMEWebroot + "/.well-known/acme-challenge")); err != nil {
+		return []byte("webroot missing"), hosttest.Exit(1)
+	}
+	dir := m.h.Path("/etc/letsencrypt/live/blog.example.com")
+	os.MkdirAll(dir, 0o755)
+	cert, key := selfSigned(m.t, "blog.example.com")
+	m.write("/etc/letsencrypt/live/blog.example.com/fullchain.pem", cert, 0o644)
+	m.write("/etc/letsencrypt/live/blog.example.com/privkey.pem", key, 0o600)
+	return []byte("Successfully received certificate."), nil
 }
 
 func (m *machine) hook(c host.Cmd) ([]byte, error) {
@@ -213,7 +247,13 @@ func (m *machine) nginxTest(host.Cmd) ([]byte, error) {
 	bad := m.nginxBad
 	m.mu.Unlock()
 	dir := m.t.TempDir()
-	site := m.h.Path(layout.NginxSiteLink)
+	data, err := os.ReadFile(m.h.Path(layout.NginxSiteLink))
+	if err != nil {
+		return nil, err
+	}
+	// Certificates live at absolute host paths; here they are under root.
+	site := filepath.Join(dir, "site.conf")
+	os.WriteFile(site, []byte(strings.ReplaceAll(string(data), " /etc/letsencrypt/", " "+m.h.Path("/etc/letsencrypt")+"/")), 0o644)
 	if bad {
 		site = filepath.Join(dir, "broken.conf")
 		os.WriteFile(site, []byte("server { listen 80 }\n"), 0o644)
@@ -391,4 +431,51 @@ func TestInitHelmTimeoutThenRecovers(t *testing.T) {
 	if code, _, stderr := m.init(context.Background()); code != 0 {
 		t.Fatalf("re-run: exit %d\n%s", code, stderr)
 	}
+}
+
+func TestInitWithLetsEncrypt(t *testing.T) {
+	m := newMachine(t)
+	cfg, _ := os.ReadFile(m.config)
+	cfg = append(cfg, []byte("email: me@example.com\ntls: {mode: certbot}\n")...)
+	if err := os.WriteFile(m.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := m.init(context.Background())
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	site, _ := os.ReadFile(m.h.Path(layout.NginxSite))
+	for _, want := range []string{"listen 443 ssl http2;", "ssl_certificate     /etc/letsencrypt/live/blog.example.com/fullchain.pem;", "return 301 https://$host$request_uri;"} {
+		if !strings.Contains(string(site), want) {
+			t.Errorf("final site lacks %q", want)
+		}
+	}
+	if hook, err := os.Stat(m.h.Path(initcmd.RenewHook)); err != nil || hook.Mode().Perm() != 0o755 {
+		t.Errorf("renewal hook: %v", err)
+	}
+	if !strings.Contains(stderr, "https://blog.example.com/grafana/") {
+		t.Errorf("summary does not give the HTTPS URL:\n%s", stderr)
+	}
+	m.h.Reset()
+	m.expectMachine()
+	if code, _, stderr := m.init(context.Background()); code != 0 || !strings.Contains(stderr, "nothing changed") {
+		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+}
+
+// selfSigned returns a throwaway certificate and key in PEM.
+func selfSigned(t *testing.T, domain string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 }

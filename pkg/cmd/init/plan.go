@@ -86,7 +86,11 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		rec.Wrap(systemd.UnitStep("Grafana port-forward", h, layout.PortForwardUnit, data[layout.PortForwardUnit]),
 			record.UnitWatch(h, layout.PortForwardUnit)),
 	)
-	steps = append(steps, tlsSteps(h, cfg)...)
+	tls, err := tlsSteps(h, cfg, r)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	steps = append(steps, tls...)
 	steps = append(steps,
 		rec.Wrap(nginx.Step(h, nginx.Site{Path: layout.NginxSite, Data: data[layout.NginxSite], Link: layout.NginxSiteLink,
 			LinkTarget: layout.NginxSiteTarget, Stamp: layout.NginxStamp}),

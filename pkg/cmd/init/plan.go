@@ -90,11 +90,18 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	if err != nil {
 		return plan.Plan{}, err
 	}
+	siteWatch := record.NginxSiteWatch(h, layout.NginxSite, layout.NginxSiteLink, layout.NginxSiteTarget, layout.NginxStamp)
+	for i := range tls {
+		// certbot mode: an HTTP site for the first certificate (the same
+		// site file: its first write decides whether homelab created it),
+		// certbot itself, the webroot and the renewal hook.
+		tls[i] = rec.Wrap(tls[i], siteWatch, record.AptPackageWatch(h, "certbot", "/usr/bin/certbot"),
+			record.FileWatch(h, layout.ACMEWebroot+"/.well-known/acme-challenge/.homelab"), record.FileWatch(h, RenewHook))
+	}
 	steps = append(steps, tls...)
 	steps = append(steps,
 		rec.Wrap(nginx.Step(h, nginx.Site{Path: layout.NginxSite, Data: data[layout.NginxSite], Link: layout.NginxSiteLink,
-			LinkTarget: layout.NginxSiteTarget, Stamp: layout.NginxStamp}),
-			record.NginxSiteWatch(h, layout.NginxSite, layout.NginxSiteLink, layout.NginxSiteTarget, layout.NginxStamp)),
+			LinkTarget: layout.NginxSiteTarget, Stamp: layout.NginxStamp}), siteWatch),
 		file(layout.EffectiveConfig, data[layout.EffectiveConfig], 0o600),
 	)
 	return plan.Plan{Name: "init", Steps: steps}, nil

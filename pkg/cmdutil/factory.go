@@ -27,6 +27,8 @@ type Factory struct {
 	Root string
 	// ConfigPath is the --config flag.
 	ConfigPath string
+	// Kubeconfig is the --kubeconfig flag; k3s's (under --root) when empty.
+	Kubeconfig string
 	// Host returns the machine to act on; tests replace it with a recorder.
 	Host func() host.Host
 	// Now is the clock; time.Now in production.
@@ -40,6 +42,14 @@ type Factory struct {
 	Kube func() (*kube.Client, error)
 	// Helm returns the Helm engine for the cluster.
 	Helm func() (*helm.Engine, error)
+}
+
+// KubeconfigPath is --kubeconfig, else k3s's kubeconfig under --root.
+func (f *Factory) KubeconfigPath() string {
+	if f.Kubeconfig != "" {
+		return f.Kubeconfig
+	}
+	return f.HostPath(layout.K3sKubeconfig)
 }
 
 // HostPath maps a host path under --root, for the few consumers that open
@@ -63,8 +73,11 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 		if client != nil {
 			return client, nil
 		}
-		path := f.HostPath(layout.K3sKubeconfig)
+		path := f.KubeconfigPath()
 		if _, err := os.Stat(path); err != nil {
+			if f.Kubeconfig != "" {
+				return nil, fmt.Errorf("--kubeconfig %s: %w", f.Kubeconfig, err)
+			}
 			return nil, fmt.Errorf("no cluster yet: %s does not exist (k3s not installed)", layout.K3sKubeconfig)
 		}
 		c, err := kube.FromKubeconfig(path)
@@ -79,7 +92,7 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 		if err != nil {
 			return nil, err
 		}
-		return &helm.Engine{Kubeconfig: f.HostPath(layout.K3sKubeconfig), Kube: c, Home: f.HostPath(layout.HelmHome)}, nil
+		return &helm.Engine{Kubeconfig: f.KubeconfigPath(), Kube: c, Home: f.HostPath(layout.HelmHome)}, nil
 	}
 	return f
 }

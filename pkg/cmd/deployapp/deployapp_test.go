@@ -22,6 +22,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/app"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/deploy"
+	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/images"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/kube"
@@ -288,3 +289,50 @@ func TestDryRunShowsChangesAndAppliesNothing(t *testing.T) {
 		t.Errorf("dry run after a config change:\n%s", out)
 	}
 }
+
+// TestDeployFromDocker streams `docker save` from a stand-in docker on PATH
+// (there is no Docker engine here): the image is imported and rolled out,
+// and an image Docker does not have is bad input.
+func TestDeployFromDocker(t *testing.T) {
+	b := newBox(t)
+	archive, err := os.ReadFile(b.archive(runtime.GOARCH))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "image.tar"), archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1 $2\" = 'save %s' ]; then exec cat %s/image.tar; fi\necho \"Error response from daemon: No such image: $2\" >&2\nexit 1\n", b.image, dir)
+	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	lockRoot := t.TempDir()
+	run := func(args ...string) (int, string) {
+		ios, _, _, errOut := iostreams.Test()
+		all := append([]string{"deploy-app", "--kubeconfig", testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"), "--config", b.config,
+			"--containerd-socket", b.sock, "--timeout", "10s"}, args...)
+		f := cmdutil.New(ios, "test")
+		f.Host = func() host.Host { return machineHost{Local: &host.Local{}, lockRoot: lockRoot} }
+		return app.RunWith(context.Background(), all, f), errOut.String()
+	}
+	if code, stderr := run(); code != 0 || !strings.Contains(stderr, "docker save "+b.image) {
+		t.Fatalf("deploy from docker: exit %d\n%s", code, stderr)
+	}
+	if digestOf(b.deployment()) == "" {
+		t.Fatal("no build digest on the pod template")
+	}
+	if code, stderr := run("--image", "missing:1"); code != 2 || !strings.Contains(stderr, "not in the local Docker daemon") {
+		t.Fatalf("missing image: exit %d\n%s", code, stderr)
+	}
+}
+
+// machineHost runs commands on this machine (to stream `docker save`) but
+// keeps homelab's lock file in a temporary directory.
+type machineHost struct {
+	*host.Local
+	lockRoot string
+}
+
+func (m machineHost) Lock(p string) (func(), error) { return (&host.Local{Root: m.lockRoot}).Lock(p) }

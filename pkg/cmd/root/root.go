@@ -46,7 +46,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	})
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "", "configuration file (default ./homelab.yaml if present, else built-in defaults)")
-	pf.StringVar(&f.Root, "root", "", "take every host path under this directory instead of /")
+	pf.StringVar(&f.Root, "root", "", "take every host path under this directory instead of / (and run no commands)")
+	pf.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: k3s's /etc/rancher/k3s/k3s.yaml)")
 
 	cmd.AddCommand(
 		initcmd.NewCmdInit(f, nil),

@@ -2,8 +2,6 @@ package k3s_test
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,32 +28,9 @@ func renderUnit(t *testing.T, cidr string) []byte {
 // not boot systemd or touch the real root.
 func verifyUnit(t *testing.T, unitData []byte) (string, error) {
 	t.Helper()
-	analyze := testutil.NeedProgram(t, "systemd-analyze")
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "usr/lib/systemd"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
-		t.Fatalf("copy the distribution's units: %v %s", err, out)
-	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{k3s.BinaryPath, fakeK3s(version), 0o755},
-		{k3s.UnitPath, unitData, 0o644},
-	} {
-		local := filepath.Join(root, f.path)
-		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(local, f.data, f.mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := exec.Command(analyze, "verify", "--man=no", "--root="+root, k3s.UnitPath).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return testutil.VerifyUnit(t, k3s.UnitPath,
+		testutil.File{Path: k3s.BinaryPath, Data: fakeK3s(version), Mode: 0o755},
+		testutil.File{Path: k3s.UnitPath, Data: unitData, Mode: 0o644})
 }
 
 func TestUnitVerifies(t *testing.T) {

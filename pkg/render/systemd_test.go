@@ -2,9 +2,6 @@ package render
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,32 +16,9 @@ import (
 // It does not boot systemd or touch the real root.
 func verifyUnit(t *testing.T, unitData []byte) (string, error) {
 	t.Helper()
-	analyze := testutil.NeedProgram(t, "systemd-analyze")
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "usr/lib/systemd"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
-		t.Fatalf("copy the distribution's units: %v %s", err, out)
-	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{layout.Binary, []byte("#!/bin/sh\nexit 0\n"), 0o755},
-		{layout.PortForwardUnit, unitData, 0o644},
-	} {
-		local := filepath.Join(root, f.path)
-		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(local, f.data, f.mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := exec.Command(analyze, "verify", "--man=no", "--root="+root, layout.PortForwardUnit).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return testutil.VerifyUnit(t, layout.PortForwardUnit,
+		testutil.File{Path: layout.Binary, Data: []byte("#!/bin/sh\nexit 0\n"), Mode: 0o755},
+		testutil.File{Path: layout.PortForwardUnit, Data: unitData, Mode: 0o644})
 }
 
 func TestPortForwardUnitVerifies(t *testing.T) {

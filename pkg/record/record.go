@@ -160,8 +160,8 @@ type Record struct {
 func New() *Record { return &Record{Version: Version, Items: []Item{}} }
 
 // ErrNoRecord means there is no record: homelab created nothing on this host
-// (or the record was removed). It wraps fs.ErrNotExist.
-var ErrNoRecord = fmt.Errorf("nothing recorded: homelab did not install anything here (or the record %s was removed): %w", layout.Record, fs.ErrNotExist)
+// (or the record was removed).
+var ErrNoRecord = errors.New("nothing recorded: homelab did not install anything here (or the record " + layout.Record + " was removed)")
 
 // Load reads the record at layout.Record; ErrNoRecord when there is none.
 func Load(h host.Host) (*Record, error) {

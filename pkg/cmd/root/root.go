@@ -10,6 +10,7 @@ import (
 	initcmd "github.com/homelab-dev/homelab/pkg/cmd/init"
 	"github.com/homelab-dev/homelab/pkg/cmd/portforward"
 	"github.com/homelab-dev/homelab/pkg/cmd/render"
+	"github.com/homelab-dev/homelab/pkg/cmd/uninstall"
 	"github.com/homelab-dev/homelab/pkg/cmd/version"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 )
@@ -55,6 +56,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		doctor.NewCmdDoctor(f, nil),
 		portforward.NewCmdPortForward(f, nil),
 		render.NewCmdRender(f, nil),
+		uninstall.NewCmdUninstall(f, nil),
 		version.NewCmdVersion(f),
 	)
 	return cmd

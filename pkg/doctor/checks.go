@@ -13,7 +13,7 @@ func Checks(env Env) ([]Check, error) {
 	for _, group := range [][]Check{
 		d.hostChecks(),
 		d.k3sChecks(),
-		clusterChecks(d.cfg, d.Cluster),
+		clusterChecks(d.cfg, d.Cluster, d.ClusterError),
 		d.monitoringChecks(),
 		d.appChecks(),
 		d.grafanaChecks(),

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/http"
 	"sort"
 	"strings"
 
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/layout"
 )
 
 // Cluster is what doctor asks the Kubernetes API (and Helm's release
@@ -33,6 +36,32 @@ type Cluster interface {
 
 // ErrNotFound is what Cluster methods return for an object that does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ServiceProxy is an optional interface of a Cluster: it reaches a Service's
+// HTTP port through the API server's service proxy, so that doctor asks the
+// in-cluster Prometheus and Alertmanager without a port-forward or a flag.
+type ServiceProxy interface {
+	// Services lists the Services in namespace that match a label selector.
+	Services(ctx context.Context, namespace, selector string) ([]Service, error)
+	// ProxyURL returns the base URL (no trailing slash) of port (a name or
+	// a number) of Service namespace/name through the API server, and the
+	// HTTP client, authenticated to the API server, that asks it. Requests
+	// must carry a context with a deadline.
+	ProxyURL(namespace, name, port string) (string, *http.Client, error)
+}
+
+// Service is a Kubernetes Service as doctor looks for one.
+type Service struct {
+	Name, Namespace string
+	Labels          map[string]string
+	Ports           []ServicePort
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name string
+	Port int32
+}
 
 // Node is a cluster node.
 type Node struct {
@@ -93,9 +122,12 @@ var monitoringCRDs = []string{
 	"alertmanagers.monitoring.coreos.com",
 }
 
-// clusterChecks are the checks that need the Kubernetes API.
-func clusterChecks(cfg *config.Config, cl Cluster) []Check {
-	c := &clusterCheck{cfg: cfg, cl: cl}
+// clusterChecks are the checks that need the Kubernetes API. With no
+// cluster and no error they are skipped; with an error (clusterErr: why
+// there is no cluster) the API check fails with it and the rest are skipped
+// because of that.
+func clusterChecks(cfg *config.Config, cl Cluster, clusterErr error) []Check {
+	c := &clusterCheck{cfg: cfg, cl: cl, err: clusterErr}
 	checks := []Check{
 		{ID: "k3s.api", Group: GroupK3s, Name: "API server", Needs: []string{"k3s.service"}, Run: c.wrap(c.api),
 			TimeoutFix: "sudo systemctl restart k3s (journalctl -u k3s -n 50 shows why the API is slow)"},
@@ -105,7 +137,7 @@ func clusterChecks(cfg *config.Config, cl Cluster) []Check {
 		{ID: "monitoring.pods", Group: GroupMonitoring, Name: "pods Ready", Needs: []string{"monitoring.releases"}, Run: c.wrap(c.pods)},
 		{ID: "app.deployment", Group: GroupApp, Name: "Deployment", Needs: []string{"k3s.api"}, Run: c.wrap(c.deployment)},
 	}
-	if cl == nil {
+	if cl == nil && clusterErr == nil {
 		// Each says why it did not run, rather than pointing at another.
 		for i := range checks {
 			checks[i].Needs = nil
@@ -117,15 +149,31 @@ func clusterChecks(cfg *config.Config, cl Cluster) []Check {
 type clusterCheck struct {
 	cfg *config.Config
 	cl  Cluster
+	err error
 }
 
 func (c *clusterCheck) wrap(f func(context.Context) Finding) func(context.Context) Finding {
 	return func(ctx context.Context) Finding {
-		if c.cl == nil {
+		switch {
+		case c.cl == nil && c.err != nil:
+			return noCluster(c.err)
+		case c.cl == nil:
 			return Skip("cluster checks not available")
 		}
 		return f(ctx)
 	}
+}
+
+// noCluster is the finding when doctor could not connect to the cluster at all.
+func noCluster(err error) Finding {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Fail("sudo homelab init", "k3s not installed or not running: %s missing", layout.K3sKubeconfig)
+	case errors.Is(err, fs.ErrPermission):
+		return Fail("sudo homelab doctor (the kubeconfig is readable by root only)", "cannot read %s: %v", layout.K3sKubeconfig, err)
+	}
+	return Fail("sudo systemctl restart k3s (it rewrites "+layout.K3sKubeconfig+"), or sudo homelab init",
+		"cannot connect to k3s: %v", err)
 }
 
 func apiFail(err error) Finding {

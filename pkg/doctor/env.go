@@ -30,8 +30,15 @@ type Env struct {
 	// Cluster answers the checks that need the Kubernetes API (and Helm);
 	// nil reports them as skipped.
 	Cluster Cluster
-	// PrometheusURL is Prometheus's HTTP API base URL; "" skips the checks
-	// that ask Prometheus. AlertmanagerURL likewise for Alertmanager.
+	// ClusterError says why Cluster is nil: doctor could not connect to the
+	// cluster (k3s's kubeconfig is missing, say: wrap fs.ErrNotExist). The
+	// API check then fails with it, and the checks that need the API are
+	// skipped naming that check.
+	ClusterError error
+	// PrometheusURL is Prometheus's HTTP API base URL. When "", doctor asks
+	// the in-cluster Prometheus of the monitoring release through the API
+	// server's service proxy if Cluster is a ServiceProxy, and skips the
+	// checks that ask Prometheus otherwise. AlertmanagerURL likewise.
 	PrometheusURL   string
 	AlertmanagerURL string
 	// NginxHTTPAddr and NginxHTTPSAddr are where Nginx is asked on this

@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,36 +13,216 @@ import (
 
 const noPrometheus = "no Prometheus URL: pass --prometheus-url (Prometheus runs inside k3s)"
 
+// service is an HTTP service of the monitoring stack doctor asks: the one at
+// its flag's URL, or else the release's Service through the API server.
+type service struct {
+	name      string // Prometheus, Alertmanager
+	flagURL   string
+	flag      string // --prometheus-url
+	noURL     string // the skip message without a URL or a way to the cluster
+	component string // the chart's Service name suffix: prometheus, alertmanager
+	port      int32  // its HTTP port: 9090, 9093
+}
+
+func (d *doctor) prometheusService() service {
+	return service{name: "Prometheus", flagURL: d.PrometheusURL, flag: "--prometheus-url", noURL: noPrometheus, component: "prometheus", port: 9090}
+}
+
+func (d *doctor) alertmanagerService() service {
+	return service{name: "Alertmanager", flagURL: d.AlertmanagerURL, flag: "--alertmanager-url",
+		noURL: "no Alertmanager URL: pass --alertmanager-url to check it", component: "alertmanager", port: 9093}
+}
+
+// inCluster reports whether s is asked through the API server: no URL was
+// given and there is (or should have been) a cluster to ask.
+func (d *doctor) inCluster(s service) bool {
+	if s.flagURL != "" {
+		return false
+	}
+	_, ok := d.Cluster.(ServiceProxy)
+	return ok || (d.Cluster == nil && d.ClusterError != nil)
+}
+
+// notRunningFix is the fix when s does not answer.
+func (d *doctor) notRunningFix(s service) string {
+	ns := d.cfg.Monitoring.Namespace
+	if d.inCluster(s) {
+		return fmt.Sprintf("kubectl -n %s describe pods -l app.kubernetes.io/name=%s (is %s running?)", ns, s.component, s.name)
+	}
+	return fmt.Sprintf("kubectl -n %s get pods (is %s running?), and check %s", ns, s.name, s.flag)
+}
+
+// queryFix is the fix when s answers but not as expected.
+func (d *doctor) queryFix(s service) string {
+	if d.inCluster(s) {
+		return fmt.Sprintf("kubectl -n %s logs -l app.kubernetes.io/name=%s --tail=50", d.cfg.Monitoring.Namespace, s.component)
+	}
+	return "check " + s.flag
+}
+
 func (d *doctor) monitoringChecks() []Check {
-	promFix := "kubectl -n " + d.cfg.Monitoring.Namespace + " get pods (is Prometheus running?), and check --prometheus-url"
+	prom, am := d.prometheusService(), d.alertmanagerService()
+	needs := func(s service) []string {
+		if d.inCluster(s) {
+			return []string{"k3s.api"}
+		}
+		return nil
+	}
+	promFix := d.notRunningFix(prom)
 	return []Check{
-		{ID: "monitoring.prometheus", Group: GroupMonitoring, Name: "Prometheus reachable", Run: d.checkPrometheus, TimeoutFix: promFix},
+		{ID: "monitoring.prometheus", Group: GroupMonitoring, Name: "Prometheus reachable", Needs: needs(prom), Run: d.checkPrometheus, TimeoutFix: promFix},
 		{ID: "monitoring.probe-selected", Group: GroupMonitoring, Name: "Probe selected", Needs: []string{"monitoring.prometheus"},
 			Run: d.checkProbeSelected, TimeoutFix: promFix},
 		{ID: "monitoring.probe-success", Group: GroupMonitoring, Name: "app probe_success", Needs: []string{"monitoring.probe-selected"},
 			Run: d.checkProbeSuccess, TimeoutFix: promFix},
-		{ID: "monitoring.alertmanager", Group: GroupMonitoring, Name: "Alertmanager reachable", Run: d.checkAlertmanager,
-			TimeoutFix: "kubectl -n " + d.cfg.Monitoring.Namespace + " get pods (is Alertmanager running?), and check --alertmanager-url"},
+		{ID: "monitoring.alertmanager", Group: GroupMonitoring, Name: "Alertmanager reachable", Needs: needs(am), Run: d.checkAlertmanager,
+			TimeoutFix: d.notRunningFix(am)},
 	}
 }
 
+// endpoint is how doctor reaches an HTTP service.
+type endpoint struct {
+	url    string // base URL, without a trailing slash
+	client *http.Client
+	// name is the service in findings: its URL, or its Service.
+	name string
+	// where completes "Prometheus ... is ready".
+	where  string
+	viaAPI bool
+}
+
+// endpoint finds how to reach s. Without one, the finding says why.
+func (d *doctor) endpoint(ctx context.Context, s service) (endpoint, *Finding) {
+	if s.flagURL != "" {
+		return endpoint{url: s.flagURL, client: d.client(""), name: s.flagURL, where: "at " + s.flagURL}, nil
+	}
+	proxy, ok := d.Cluster.(ServiceProxy)
+	if !ok {
+		f := Skip("%s", s.noURL)
+		if d.Cluster == nil && d.ClusterError != nil {
+			f = noCluster(d.ClusterError)
+		}
+		return endpoint{}, &f
+	}
+	m := d.cfg.Monitoring
+	svcs, err := proxy.Services(ctx, m.Namespace, "release="+m.Release)
+	if err != nil {
+		f := apiFail(err)
+		return endpoint{}, &f
+	}
+	want := stackFullname(m.Release) + "-" + s.component
+	svc, port := pickService(svcs, want, s.component, s.port)
+	if svc == nil {
+		f := Fail(fmt.Sprintf("sudo homelab init (or give %s's address with %s)", s.name, s.flag),
+			"no %s Service of Helm release %s/%s: looked for %s, or label app=…-%s with port %d",
+			s.name, m.Namespace, m.Release, want, s.component, s.port)
+		return endpoint{}, &f
+	}
+	base, client, err := proxy.ProxyURL(svc.Namespace, svc.Name, port)
+	if err != nil {
+		f := apiFail(err)
+		return endpoint{}, &f
+	}
+	name := fmt.Sprintf("service %s/%s:%s", svc.Namespace, svc.Name, port)
+	return endpoint{url: base, client: client, name: name, where: "(" + name + ", through the API server)", viaAPI: true}, nil
+}
+
+// stackFullname is kube-prometheus-stack's "kube-prometheus-stack.fullname"
+// for a release (without name overrides, which homelab does not set): the
+// prefix of its Services' names.
+func stackFullname(release string) string {
+	const chart = "kube-prometheus-stack"
+	name := release + "-" + chart
+	if strings.Contains(release, chart) {
+		name = release
+	}
+	if len(name) > 26 {
+		name = name[:26]
+	}
+	return strings.TrimSuffix(name, "-")
+}
+
+// pickService finds the chart's Service for component among the release's
+// Services: by the name the chart gives it, else by its app label. port is
+// its HTTP port's name, or number.
+func pickService(svcs []Service, want, component string, port int32) (*Service, string) {
+	var byLabel *Service
+	for i := range svcs {
+		s := &svcs[i]
+		if s.Name == want {
+			return s, servicePort(s, port)
+		}
+		if byLabel == nil && strings.HasSuffix(s.Labels["app"], "-"+component) && servicePort(s, port) != "" {
+			byLabel = s
+		}
+	}
+	if byLabel == nil {
+		return nil, ""
+	}
+	return byLabel, servicePort(byLabel, port)
+}
+
+// servicePort names the chart's HTTP port of s ("http-web"), else the one
+// numbered port, else "".
+func servicePort(s *Service, port int32) string {
+	for _, p := range s.Ports {
+		if p.Name == "http-web" {
+			return p.Name
+		}
+	}
+	for _, p := range s.Ports {
+		if p.Port == port {
+			if p.Name != "" {
+				return p.Name
+			}
+			return fmt.Sprint(p.Port)
+		}
+	}
+	return ""
+}
+
+// answerError explains an answer other than 200: through the API server, the
+// API server's own Status says why it could not reach the service.
+func (e endpoint) answerError(path string, code int, body []byte) error {
+	if e.viaAPI {
+		var st struct {
+			Kind    string `json:"kind"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &st) == nil && st.Kind == "Status" && st.Message != "" {
+			msg := fmt.Sprintf("the API server cannot reach %s (HTTP %d): %s", e.name, code, st.Message)
+			if strings.Contains(st.Message, "no endpoints available") {
+				msg += ": no pod behind it is Ready"
+			}
+			return errors.New(msg)
+		}
+		return fmt.Errorf("%s%s answers HTTP %d", e.name, path, code)
+	}
+	return fmt.Errorf("%s%s answers HTTP %d", e.url, path, code)
+}
+
 // promAPI GETs a Prometheus API path and decodes data into out.
-func (d *doctor) promAPI(ctx context.Context, path string, query url.Values, out any) error {
-	u := d.PrometheusURL + path
+func (d *doctor) promAPI(ctx context.Context, ep endpoint, path string, query url.Values, out any) error {
+	u := ep.url + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	resp, body, err := d.get(ctx, d.client(""), u, "")
+	resp, body, err := d.get(ctx, ep.client, u, "")
 	if err != nil {
-		return fmt.Errorf("%s: %s", d.PrometheusURL, netReason(err))
+		return fmt.Errorf("%s: %s", ep.name, netReason(err))
 	}
 	var env struct {
 		Status string          `json:"status"`
 		Error  string          `json:"error"`
 		Data   json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return fmt.Errorf("%s%s answers HTTP %d, not the Prometheus API", d.PrometheusURL, path, resp.StatusCode)
+	err = json.Unmarshal(body, &env)
+	switch {
+	case resp.StatusCode != http.StatusOK && (err != nil || env.Status != "error"):
+		// Not Prometheus's own error: the API server's, or a proxy's.
+		return ep.answerError(path, resp.StatusCode, body)
+	case err != nil:
+		return fmt.Errorf("%s%s answers HTTP %d, not the Prometheus API", ep.name, path, resp.StatusCode)
 	}
 	if env.Status != "success" {
 		return fmt.Errorf("Prometheus: %s", env.Error)
@@ -49,26 +230,27 @@ func (d *doctor) promAPI(ctx context.Context, path string, query url.Values, out
 	return json.Unmarshal(env.Data, out)
 }
 
-func (d *doctor) healthy(ctx context.Context, base, path string) error {
-	resp, _, err := d.get(ctx, d.client(""), base+path, "")
+func (d *doctor) healthy(ctx context.Context, ep endpoint, path string) error {
+	resp, body, err := d.get(ctx, ep.client, ep.url+path, "")
 	if err != nil {
-		return fmt.Errorf("%s: %s", base, netReason(err))
+		return fmt.Errorf("%s: %s", ep.name, netReason(err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s%s answers HTTP %d", base, path, resp.StatusCode)
+		return ep.answerError(path, resp.StatusCode, body)
 	}
 	return nil
 }
 
 func (d *doctor) checkPrometheus(ctx context.Context) Finding {
-	if d.PrometheusURL == "" {
-		return Skip(noPrometheus)
+	s := d.prometheusService()
+	ep, f := d.endpoint(ctx, s)
+	if f != nil {
+		return *f
 	}
-	if err := d.healthy(ctx, d.PrometheusURL, "/-/ready"); err != nil {
-		return Fail(fmt.Sprintf("kubectl -n %s get pods (is Prometheus running?), and check --prometheus-url", d.cfg.Monitoring.Namespace),
-			"Prometheus is not ready: %v", err)
+	if err := d.healthy(ctx, ep, "/-/ready"); err != nil {
+		return Fail(d.notRunningFix(s), "Prometheus is not ready: %v", err)
 	}
-	return OK("Prometheus at %s is ready", d.PrometheusURL)
+	return OK("Prometheus %s is ready", ep.where)
 }
 
 // checkProbeSelected: Prometheus scrapes the Probe's job. kube-prometheus-stack
@@ -83,8 +265,13 @@ func (d *doctor) checkProbeSelected(ctx context.Context) Finding {
 			ScrapeURL string            `json:"scrapeUrl"`
 		} `json:"activeTargets"`
 	}
-	if err := d.promAPI(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &data); err != nil {
-		return Fail("check --prometheus-url", "cannot list Prometheus targets: %v", err)
+	s := d.prometheusService()
+	ep, f := d.endpoint(ctx, s)
+	if f != nil {
+		return *f
+	}
+	if err := d.promAPI(ctx, ep, "/api/v1/targets", url.Values{"state": {"active"}}, &data); err != nil {
+		return Fail(d.queryFix(s), "cannot list Prometheus targets: %v", err)
 	}
 	n := 0
 	for _, t := range data.ActiveTargets {
@@ -115,8 +302,13 @@ func (d *doctor) checkProbeSuccess(ctx context.Context) Finding {
 		} `json:"result"`
 	}
 	q := fmt.Sprintf("probe_success{job=%q}", m.Probe.Name)
-	if err := d.promAPI(ctx, "/api/v1/query", url.Values{"query": {q}}, &data); err != nil {
-		return Fail("check --prometheus-url", "cannot query %s: %v", q, err)
+	s := d.prometheusService()
+	ep, f := d.endpoint(ctx, s)
+	if f != nil {
+		return *f
+	}
+	if err := d.promAPI(ctx, ep, "/api/v1/query", url.Values{"query": {q}}, &data); err != nil {
+		return Fail(d.queryFix(s), "cannot query %s: %v", q, err)
 	}
 	if len(data.Result) == 0 {
 		return Warn(fmt.Sprintf("wait one probe interval (%s), then homelab doctor again", m.Probe.Interval), "no %s sample yet", q)
@@ -139,12 +331,13 @@ func (d *doctor) checkProbeSuccess(ctx context.Context) Finding {
 }
 
 func (d *doctor) checkAlertmanager(ctx context.Context) Finding {
-	if d.AlertmanagerURL == "" {
-		return Skip("no Alertmanager URL: pass --alertmanager-url to check it")
+	s := d.alertmanagerService()
+	ep, f := d.endpoint(ctx, s)
+	if f != nil {
+		return *f
 	}
-	if err := d.healthy(ctx, d.AlertmanagerURL, "/-/healthy"); err != nil {
-		return Fail(fmt.Sprintf("kubectl -n %s get pods (is Alertmanager running?), and check --alertmanager-url", d.cfg.Monitoring.Namespace),
-			"Alertmanager is not healthy: %v", err)
+	if err := d.healthy(ctx, ep, "/-/healthy"); err != nil {
+		return Fail(d.notRunningFix(s), "Alertmanager is not healthy: %v", err)
 	}
-	return OK("Alertmanager at %s is healthy", d.AlertmanagerURL)
+	return OK("Alertmanager %s is healthy", ep.where)
 }

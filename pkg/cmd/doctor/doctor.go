@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/doctor"
+	"github.com/homelab-dev/homelab/pkg/doctor/kubecluster"
 	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/layout"
 )
 
 // Options are doctor's inputs.
@@ -39,8 +42,11 @@ type Options struct {
 	PrometheusURL   string
 	AlertmanagerURL string
 
-	// Cluster answers the checks that need the Kubernetes API; nil skips them.
-	Cluster doctor.Cluster
+	// Cluster connects to the cluster for the checks that need the
+	// Kubernetes API, or says why it cannot (they then fail or are skipped,
+	// naming why); nil skips them. It is called once per run until it
+	// succeeds, and makes no request itself.
+	Cluster func() (doctor.Cluster, error)
 	// NginxHTTPAddr, NginxHTTPSAddr and Dial override where and how Nginx
 	// and the other endpoints are reached (tests).
 	NginxHTTPAddr, NginxHTTPSAddr string
@@ -61,10 +67,10 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			Checks run at the same time, each within --timeout; a check whose prerequisite
 			failed is skipped and names it. Every check reads the machine, changes nothing.
 
-			Prometheus runs inside k3s: give its address with --prometheus-url (for example
-			after kubectl -n monitoring port-forward svc/lightweight-monitoring-kube-prom-prometheus 9090)
-			to check that it scrapes the app's Probe and that the probe succeeds; without it
-			those checks are skipped. Checks that need the Kubernetes API are skipped in this build.
+			The cluster checks use k3s's kubeconfig (/etc/rancher/k3s/k3s.yaml). Prometheus and
+			Alertmanager run inside k3s: doctor asks them through the API server's service proxy
+			(the Services of the monitoring release), so no port-forward is needed. Give
+			--prometheus-url or --alertmanager-url to ask another address instead.
 
 			-o json prints {"version":1,"checks":[{"id","group","name","status","message",
 			"fix","durationMs"}],"summary":{"ok","warn","fail","skipped"}}; status is one of
@@ -75,7 +81,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		`),
 		Example: heredoc.Doc(`
 			$ sudo homelab doctor
-			$ sudo homelab doctor --prometheus-url http://127.0.0.1:9090
+			$ sudo homelab doctor --prometheus-url http://127.0.0.1:9090   # after kubectl port-forward
 			$ homelab doctor -o json | jq '.checks[] | select(.status != "ok")'
 
 			# Re-run every 30 seconds until Ctrl-C, allowing slow endpoints 5s each
@@ -88,8 +94,8 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	fl.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	fl.DurationVar(&opts.Watch, "watch", 0, "re-run on this interval (like 30s) until interrupted")
 	fl.DurationVar(&opts.Timeout, "timeout", doctor.DefaultTimeout, "time each check may take")
-	fl.StringVar(&opts.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API base URL (checks that ask Prometheus are skipped without it)")
-	fl.StringVar(&opts.AlertmanagerURL, "alertmanager-url", "", "Alertmanager base URL (its check is skipped without it)")
+	fl.StringVar(&opts.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API base URL (default: the monitoring release's Prometheus through the API server)")
+	fl.StringVar(&opts.AlertmanagerURL, "alertmanager-url", "", "Alertmanager base URL (default: the monitoring release's Alertmanager through the API server)")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		if opts.Output != "text" && opts.Output != "json" {
 			return cmdutil.FlagErrorf("invalid value %q for --output: one of text, json", opts.Output)
@@ -107,6 +113,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		opts.Host = f.Host()
 		opts.Now = f.Now
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Cluster = func() (doctor.Cluster, error) { return connect(f, opts.Host, opts.Timeout) }
 		if runF != nil {
 			return runF(c.Context(), opts)
 		}
@@ -121,6 +128,24 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// connect builds doctor's view of the cluster from the factory's client.
+// A missing kubeconfig is reported as fs.ErrNotExist, for the finding that
+// says k3s is not installed or not running.
+func connect(f *cmdutil.Factory, h host.Host, timeout time.Duration) (doctor.Cluster, error) {
+	c, err := f.Kube()
+	if err != nil {
+		if _, serr := h.Lstat(layout.K3sKubeconfig); errors.Is(serr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", layout.K3sKubeconfig, fs.ErrNotExist)
+		}
+		return nil, err
+	}
+	cl, err := kubecluster.New(c, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
 func doctorRun(ctx context.Context, opts *Options) error {
 	loaded, err := opts.Config()
 	if err != nil {
@@ -131,17 +156,35 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		now = time.Now
 	}
 	env := doctor.Env{
-		Config: loaded.Config, Host: opts.Host, Cluster: opts.Cluster,
+		Config: loaded.Config, Host: opts.Host,
 		PrometheusURL: opts.PrometheusURL, AlertmanagerURL: opts.AlertmanagerURL,
 		NginxHTTPAddr: opts.NginxHTTPAddr, NginxHTTPSAddr: opts.NginxHTTPSAddr,
 		Dial: opts.Dial, Now: now,
 	}
-	checks, err := doctor.Checks(env)
-	if err != nil {
+	var checks []doctor.Check
+	// build connects to the cluster (again, until it succeeds: k3s may come
+	// up during --watch) and builds the checks.
+	build := func() error {
+		if checks != nil && env.ClusterError == nil {
+			return nil
+		}
+		env.Cluster, env.ClusterError = nil, nil
+		if opts.Cluster != nil {
+			if cl, err := opts.Cluster(); err != nil {
+				env.ClusterError = err
+			} else if cl != nil {
+				env.Cluster = cl
+			}
+		}
+		var err error
+		checks, err = doctor.Checks(env)
 		return err
 	}
 	runner := doctor.Runner{Timeout: opts.Timeout, Now: now}
 	if opts.Watch == 0 {
+		if err := build(); err != nil {
+			return err
+		}
 		rep, err := runner.Run(ctx, checks)
 		if err != nil {
 			return err
@@ -150,6 +193,9 @@ func doctorRun(ctx context.Context, opts *Options) error {
 	}
 	var last error
 	for {
+		if err := build(); err != nil {
+			return err
+		}
 		rep, err := runner.Run(ctx, checks)
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/doctor/doctortest"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
@@ -33,6 +34,12 @@ type scenario struct {
 	host           *doctortest.Host
 	nginx, grafana http.Handler
 	out            *failingWriter
+	// cluster replaces the connection to the cluster; nil keeps the
+	// factory's (with f.Root at the host's root, and kube as f.Kube).
+	cluster func() (doctor.Cluster, error)
+	kube    func() (*kube.Client, error)
+	// configPath is the --config file ("": the defaults).
+	configPath string
 }
 
 func defaults(t *testing.T) *config.Config {
@@ -74,14 +81,22 @@ func (s *scenario) run(t *testing.T, ctx context.Context, args ...string) (int, 
 		ios.Out = s.out
 	}
 	f := cmdutil.New(ios, "test")
+	f.Root = s.host.Root
+	f.ConfigPath = s.configPath
 	f.Host = func() host.Host { return s.host }
 	f.Now = func() time.Time { return fixedNow }
+	if s.kube != nil {
+		f.Kube = s.kube
+	}
 	dial := s.dial(t)
 	cmd := NewCmdDoctor(f, func(ctx context.Context, opts *Options) error {
-		if opts.Host != s.host || opts.Out != ios.Out || opts.Color {
+		if opts.Host != s.host || opts.Out != ios.Out || opts.Color || opts.Cluster == nil {
 			t.Errorf("options not taken from the factory: %+v", opts)
 		}
 		opts.Dial = dial
+		if s.cluster != nil {
+			opts.Cluster = s.cluster
+		}
 		return doctorRun(ctx, opts)
 	})
 	cmd.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
@@ -95,12 +110,13 @@ func (s *scenario) run(t *testing.T, ctx context.Context, args ...string) (int, 
 func healthy(t *testing.T) *scenario {
 	cfg := defaults(t)
 	graf := doctortest.Grafana(cfg.Monitoring.Grafana.Path)
-	return &scenario{host: doctortest.NewHost(t).Healthy(cfg, 4), nginx: doctortest.Nginx(graf), grafana: graf}
+	return &scenario{host: doctortest.NewHost(t).Healthy(cfg, 4), nginx: doctortest.Nginx(graf), grafana: graf,
+		cluster: fakeCluster(t, healthyApp())}
 }
 
 // problems is the scenario of the golden files: a 1.5 GiB box whose Nginx
 // site was edited to the often-copied `proxy_pass http://127.0.0.1:3100/;`
-// form, so Grafana's sub-path loops.
+// form, so Grafana's sub-path loops, and whose app keeps being OOMKilled.
 func problems(t *testing.T) *scenario {
 	cfg := defaults(t)
 	graf := doctortest.Grafana(cfg.Monitoring.Grafana.Path)
@@ -111,7 +127,8 @@ func problems(t *testing.T) *scenario {
 	}
 	h.Write(layout.NginxSite, []byte(strings.Replace(string(site), "proxy_pass http://homelab_grafana;\n    }\n\n    location / {",
 		"proxy_pass http://homelab_grafana/;\n    }\n\n    location / {", 1)), 0o644)
-	return &scenario{host: h, nginx: doctortest.StrippingNginx(cfg.Monitoring.Grafana.Path, graf), grafana: graf}
+	return &scenario{host: h, nginx: doctortest.StrippingNginx(cfg.Monitoring.Grafana.Path, graf), grafana: graf,
+		cluster: fakeCluster(t, oomKilledApp())}
 }
 
 func TestExitZeroWhenNothingFails(t *testing.T) {

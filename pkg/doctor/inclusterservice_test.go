@@ -1,0 +1,41 @@
+package doctor
+
+import "testing"
+
+// The names kube-prometheus-stack gives its Services: the release name and
+// the chart's, cut to 26 characters, unless the release contains the chart's.
+func TestStackFullname(t *testing.T) {
+	for release, want := range map[string]string{
+		"lightweight-monitoring":           "lightweight-monitoring-kub",
+		"prometheus-stack":                 "prometheus-stack-kube-prom",
+		"monitoring":                       "monitoring-kube-prometheus",
+		"kps":                              "kps-kube-prometheus-stack",
+		"kube-prometheus-stack":            "kube-prometheus-stack",
+		"my-kube-prometheus-stack-at-home": "my-kube-prometheus-stack-a",
+		"monitoring-a-":                    "monitoring-a--kube-prometh",
+		"abcdefghijklmnopqrstuvwxy":        "abcdefghijklmnopqrstuvwxy",
+	} {
+		if got := stackFullname(release); got != want {
+			t.Errorf("stackFullname(%q) = %q, want %q", release, got, want)
+		}
+	}
+}
+
+func TestPickService(t *testing.T) {
+	web := []ServicePort{{Name: "http-web", Port: 9090}}
+	svcs := []Service{
+		{Name: "x-operator", Labels: map[string]string{"app": "kube-prometheus-stack-operator"}, Ports: []ServicePort{{Name: "https", Port: 443}}},
+		{Name: "x-prometheus-node-exporter", Labels: map[string]string{"app": "prometheus-node-exporter"}, Ports: []ServicePort{{Name: "http-metrics", Port: 9100}}},
+		{Name: "renamed", Labels: map[string]string{"app": "kps-prometheus"}, Ports: []ServicePort{{Port: 9090}}},
+		{Name: "x-kube-prometheus-prometheus", Ports: web},
+	}
+	if s, port := pickService(svcs, "x-kube-prometheus-prometheus", "prometheus", 9090); s == nil || s.Name != "x-kube-prometheus-prometheus" || port != "http-web" {
+		t.Errorf("by name: %+v %q", s, port)
+	}
+	if s, port := pickService(svcs, "elsewhere", "prometheus", 9090); s == nil || s.Name != "renamed" || port != "9090" {
+		t.Errorf("by label: %+v %q", s, port)
+	}
+	if s, _ := pickService(svcs, "elsewhere", "alertmanager", 9093); s != nil {
+		t.Errorf("found %+v for alertmanager", s)
+	}
+}

@@ -39,6 +39,7 @@ import (
 	"io/fs"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/layout"
@@ -126,7 +127,7 @@ func (i Item) String() string {
 	case HelmRelease:
 		return "Helm release " + i.Namespace + "/" + i.Name
 	case CRDs:
-		return fmt.Sprintf("%d CRDs of release %s/%s", len(i.Names), i.Namespace, i.Name)
+		return "CRDs " + strings.Join(i.Names, ", ")
 	case SystemdUnit:
 		return "systemd unit " + i.Name
 	case NginxSite:

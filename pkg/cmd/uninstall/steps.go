@@ -411,9 +411,7 @@ func nginxStep(h host.Host, it record.Item) plan.Step {
 					return err
 				}
 			}
-			if !it.Modified {
-				removeDirs(h, it.Dirs)
-			}
+			removeDirs(h, it.Dirs)
 			return nil
 		},
 	}

@@ -29,6 +29,8 @@ type Factory struct {
 	ConfigPath string
 	// Kubeconfig is the --kubeconfig flag; k3s's (under --root) when empty.
 	Kubeconfig string
+	// NoTUI is the --no-tui flag: plain progress lines even on a terminal.
+	NoTUI bool
 	// Host returns the machine to act on; tests replace it with a recorder.
 	Host func() host.Host
 	// Now is the clock; time.Now in production.
@@ -43,6 +45,10 @@ type Factory struct {
 	// Helm returns the Helm engine for the cluster.
 	Helm func() (*helm.Engine, error)
 }
+
+// UseTUI reports whether a command may show its interactive display: on a
+// terminal, not in CI, not with --no-tui.
+func (f *Factory) UseTUI() bool { return !f.NoTUI && f.IOStreams.Interactive() }
 
 // KubeconfigPath is --kubeconfig, else k3s's kubeconfig under --root.
 func (f *Factory) KubeconfigPath() string {
@@ -65,7 +71,7 @@ func (f *Factory) HostPath(p string) string {
 func New(ios *iostreams.IOStreams, version string) *Factory {
 	f := &Factory{IOStreams: ios, Now: time.Now, Version: version}
 	f.Host = func() host.Host {
-		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now}
+		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now, NoBackupUnder: []string{layout.StateDir}}
 	}
 	f.HTTP = &http.Client{Timeout: 10 * time.Minute}
 	var client *kube.Client

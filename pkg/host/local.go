@@ -25,6 +25,9 @@ type Local struct {
 	BackupDir string
 	// Now stamps backups; time.Now when nil.
 	Now func() time.Time
+	// NoBackupUnder lists host directories whose files are homelab's own
+	// state (the install record, stamps), rewritten often and never backed up.
+	NoBackupUnder []string
 }
 
 var _ Host = (*Local)(nil)
@@ -129,6 +132,11 @@ func (l *Local) Symlink(target, link string) (WriteResult, error) {
 func (l *Local) backup(p string, info fs.FileInfo) (string, error) {
 	if info == nil || !info.Mode().IsRegular() || l.BackupDir == "" {
 		return "", nil
+	}
+	for _, dir := range l.NoBackupUnder {
+		if strings.HasPrefix(filepath.Clean(p), filepath.Clean(dir)+"/") {
+			return "", nil
+		}
 	}
 	data, err := os.ReadFile(l.Path(p))
 	if err != nil {

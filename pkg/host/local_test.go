@@ -163,3 +163,16 @@ func TestStreamReportsFailureInsteadOfEOF(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStateFilesAreNotBackedUp(t *testing.T) {
+	l, root := newLocal(t)
+	l.NoBackupUnder = []string{"/var/lib/homelab"}
+	for _, data := range []string{"1", "2"} {
+		if res, err := l.WriteFile("/var/lib/homelab/installed.json", []byte(data), 0o600); err != nil || res.Backup != "" {
+			t.Fatalf("%+v %v", res, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "/var/backups/homelab")); !os.IsNotExist(err) {
+		t.Errorf("a state file was backed up: %v", err)
+	}
+}

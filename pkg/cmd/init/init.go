@@ -17,7 +17,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/layout"
-	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/render"
 )
 
@@ -27,6 +26,8 @@ type Options struct {
 	Config func() (*config.Loaded, error)
 	Deps   Deps
 	DryRun bool
+	// UseTUI shows live progress on a terminal.
+	UseTUI bool
 }
 
 // NewCmdInit builds the command; runF replaces initRun in tests.
@@ -70,6 +71,7 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 	fl.StringVar(&opts.Deps.BlackboxChart, "blackbox-chart", "", "offline: a local prometheus-blackbox-exporter chart archive (.tgz)")
 	fl.DurationVar(&opts.Deps.Timeout, "timeout", 10*time.Minute, "how long to wait for the node and for each chart's pods to be ready")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		opts.UseTUI = f.UseTUI()
 		opts.Deps.Host = f.Host()
 		opts.Deps.Kube, opts.Deps.Helm = f.Kube, f.Helm
 		opts.Deps.K3s.HTTP = f.HTTP
@@ -116,7 +118,7 @@ func initRun(ctx context.Context, opts *Options) error {
 		}
 		fmt.Fprintf(out, "homelab init --dry-run (configuration: %s)\n", src)
 	}
-	res, err := plan.Runner{DryRun: opts.DryRun, OnEvent: plan.TextReport{W: out, ShowDiffs: opts.DryRun}.Event}.Run(ctx, p)
+	res, err := cmdutil.RunPlan(ctx, opts.IO, opts.UseTUI, "homelab init", opts.DryRun, p)
 	if err != nil {
 		return err
 	}

@@ -312,7 +312,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 		return []byte("installed"), nil
 	}).Times(2)
 	m.h.ExpectFunc("apt-get remove nginx", func(c host.Cmd) bool {
-		return c.Name == "apt-get" && strings.Join(c.Args, " ") == "remove -y -q --auto-remove nginx" && strings.Join(c.Env, " ") == "DEBIAN_FRONTEND=noninteractive"
+		return c.Name == "apt-get" && strings.Join(c.Args, " ") == "remove -y -q nginx" && strings.Join(c.Env, " ") == "DEBIAN_FRONTEND=noninteractive"
 	}).Do(func(host.Cmd) ([]byte, error) { return nil, os.Remove(m.h.Path("/usr/sbin/nginx")) })
 	code, _, stderr = m.uninstall(ctx, "--crds", "--k3s", "--delete-data", "--packages")
 	if code != 0 {

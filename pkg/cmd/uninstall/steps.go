@@ -678,14 +678,14 @@ func aptStep(h host.Host, it record.Item) plan.Step {
 			case ctx.Err() != nil:
 				return plan.Status{}, ctx.Err()
 			case err != nil:
-				return plan.Status{Pending: true, Summary: fmt.Sprintf("apt-get remove --auto-remove %s (dpkg could not be asked: %v)", it.Name, err)}, nil
+				return plan.Status{Pending: true, Summary: fmt.Sprintf("apt-get remove %s (dpkg could not be asked: %v)", it.Name, err)}, nil
 			case !ok:
 				return plan.Status{Summary: "not installed"}, nil
 			}
-			return plan.Status{Pending: true, Summary: "apt-get remove --auto-remove " + it.Name}, nil
+			return plan.Status{Pending: true, Summary: "apt-get remove " + it.Name}, nil
 		},
 		Apply: func(ctx context.Context) error {
-			_, err := h.Run(ctx, host.Cmd{Name: "apt-get", Args: []string{"remove", "-y", "-q", "--auto-remove", it.Name}, Env: aptEnv})
+			_, err := h.Run(ctx, host.Cmd{Name: "apt-get", Args: []string{"remove", "-y", "-q", it.Name}, Env: aptEnv})
 			return err
 		},
 	}

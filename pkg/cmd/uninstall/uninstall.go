@@ -16,7 +16,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/layout"
-	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/record"
 )
 
@@ -26,6 +25,8 @@ type Options struct {
 	Deps    Deps
 	Choices Choices
 	DryRun  bool
+	// UseTUI shows live progress on a terminal.
+	UseTUI bool
 }
 
 // NewCmdUninstall builds the command; runF replaces uninstallRun in tests.
@@ -81,6 +82,7 @@ func NewCmdUninstall(f *cmdutil.Factory, runF func(context.Context, *Options) er
 	fl.BoolVar(&opts.Choices.Packages, "packages", false, "also remove the apt packages homelab installed")
 	fl.DurationVar(&opts.Deps.Timeout, "timeout", 5*time.Minute, "how long to wait for each release's resources and the CRDs to be gone")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		opts.UseTUI = f.UseTUI()
 		opts.Deps.Host = f.Host()
 		opts.Deps.Kube, opts.Deps.Helm = f.Kube, f.Helm
 		if runF != nil {
@@ -113,7 +115,7 @@ func uninstallRun(ctx context.Context, opts *Options) error {
 		out = opts.IO.Out // the plan is the data a dry run produces
 		fmt.Fprintf(out, "homelab uninstall --dry-run (record: %s, %d items)\n", layout.Record, len(rec.Items))
 	}
-	res, err := plan.Runner{DryRun: opts.DryRun, OnEvent: plan.TextReport{W: out}.Event}.Run(ctx, p)
+	res, err := cmdutil.RunPlan(ctx, opts.IO, opts.UseTUI, "homelab uninstall", opts.DryRun, p)
 	if err != nil {
 		return err
 	}

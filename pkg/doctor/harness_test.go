@@ -196,31 +196,7 @@ http {
 func (n *realNginx) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(n.bin, "-p", n.dir, "-e", filepath.Join(n.dir, "logs", "error.log"), "-c", n.conf, "-g", "daemon off;")
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.httpPort)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(n.dir, "logs", "error.log"))
-	t.Fatalf("nginx did not start listening: %s\n%s", out, log)
+	testutil.StartDaemon(t, cmd, fmt.Sprintf("127.0.0.1:%d", n.httpPort))
 }
 
 func (n *realNginx) env(cfg *config.Config, h host.Host) Env {

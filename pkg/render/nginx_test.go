@@ -53,15 +53,7 @@ func newNginx(t *testing.T) *nginxHarness {
 	return &nginxHarness{bin: bin, dir: dir, httpPort: freePort(t), httpsPort: freePort(t)}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testutil.FreePort(t) }
 
 // configure writes nginx.conf around site and returns its path.
 func (n *nginxHarness) configure(t *testing.T, cfg *config.Config, site []byte, appAddr string) string {
@@ -116,31 +108,7 @@ func (n *nginxHarness) test(conf string) error {
 func (n *nginxHarness) start(t *testing.T, conf string) {
 	t.Helper()
 	cmd := exec.Command(n.bin, "-p", n.dir, "-e", filepath.Join(n.dir, "logs", "error.log"), "-c", conf, "-g", "daemon off;")
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.httpPort)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(n.dir, "logs", "error.log"))
-	t.Fatalf("nginx did not start listening: %s\n%s", out, log)
+	testutil.StartDaemon(t, cmd, fmt.Sprintf("127.0.0.1:%d", n.httpPort))
 }
 
 // arrivals records the paths requests reach a backend with.

@@ -3,6 +3,8 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,13 +143,14 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg, files := renderConfig(t, name)
 			docs := splitDocs(fileAt(t, files, layout.AppManifests))
-			if len(docs) != 3 {
-				t.Fatalf("%d documents, want Deployment, Service, Probe", len(docs))
+			if len(docs) != 4 {
+				t.Fatalf("%d documents, want Deployment, Service, Probe, PrometheusRule", len(docs))
 			}
 			var dep appsv1.Deployment
 			var svc corev1.Service
 			var probe monitoringv1.Probe
-			for i, into := range []any{&dep, &svc, &probe} {
+			var rule monitoringv1.PrometheusRule
+			for i, into := range []any{&dep, &svc, &probe, &rule} {
 				if err := sigsyaml.UnmarshalStrict(docs[i], into); err != nil {
 					t.Fatalf("document %d does not decode strictly into %T: %v", i+1, into, err)
 				}
@@ -155,6 +158,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			checkDeployment(t, cfg, &dep)
 			checkService(t, cfg, &svc, &dep)
 			checkProbe(t, cfg, &probe)
+			checkRule(t, cfg, &rule)
 		})
 	}
 }
@@ -221,6 +225,20 @@ func checkProbe(t *testing.T, cfg *config.Config, p *monitoringv1.Probe) {
 	}
 	if p.Spec.Targets.StaticConfig == nil || len(p.Spec.Targets.StaticConfig.Targets) != 1 || p.Spec.Targets.StaticConfig.Targets[0] != cfg.AppTarget() {
 		t.Errorf("probe targets %+v, want %s", p.Spec.Targets.StaticConfig, cfg.AppTarget())
+	}
+}
+
+func checkRule(t *testing.T, cfg *config.Config, r *monitoringv1.PrometheusRule) {
+	t.Helper()
+	if r.Namespace != cfg.Monitoring.Namespace || r.Labels["release"] != cfg.Monitoring.Release {
+		t.Errorf("rule %s/%s labels %v", r.Namespace, r.Name, r.Labels)
+	}
+	if len(r.Spec.Groups) != 1 || len(r.Spec.Groups[0].Rules) != 1 {
+		t.Fatalf("rule groups %+v", r.Spec.Groups)
+	}
+	rule := r.Spec.Groups[0].Rules[0]
+	if rule.Alert != "AppDown" || rule.Expr.String() != `probe_success{job="`+cfg.Monitoring.Probe.Name+`"} == 0` {
+		t.Errorf("alert %s expr %s: want AppDown on the Probe's job", rule.Alert, rule.Expr.String())
 	}
 }
 
@@ -361,4 +379,30 @@ func lookup(m map[string]any, path string) any {
 		cur = mm[strings.ReplaceAll(key, "\x00", ".")]
 	}
 	return cur
+}
+
+// TestAlertRulesPassPromtool checks the alert rules with Prometheus's own
+// checker, as the operator would hand them to Prometheus.
+func TestAlertRulesPassPromtool(t *testing.T) {
+	promtool := testutil.NeedProgram(t, "promtool")
+	for name := range configs {
+		t.Run(name, func(t *testing.T) {
+			_, files := renderConfig(t, name)
+			var rule monitoringv1.PrometheusRule
+			if err := sigsyaml.UnmarshalStrict(splitDocs(fileAt(t, files, layout.AppManifests))[3], &rule); err != nil {
+				t.Fatal(err)
+			}
+			data, err := sigsyaml.Marshal(rule.Spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "rules.yaml")
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+				t.Fatalf("promtool check rules: %v\n%s", err, out)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ package cmdutil
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +32,8 @@ type Factory struct {
 	Kubeconfig string
 	// NoTUI is the --no-tui flag: plain progress lines even on a terminal.
 	NoTUI bool
+	// Verbose is the --verbose flag: debug logs (Helm, containerd) on stderr.
+	Verbose bool
 	// Host returns the machine to act on; tests replace it with a recorder.
 	Host func() host.Host
 	// Now is the clock; time.Now in production.
@@ -44,6 +47,16 @@ type Factory struct {
 	Kube func() (*kube.Client, error)
 	// Helm returns the Helm engine for the cluster.
 	Helm func() (*helm.Engine, error)
+}
+
+// Logger is where diagnostic lines go: stderr, at debug level with
+// --verbose, else warnings only. Data never goes there.
+func (f *Factory) Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if f.Verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(f.IOStreams.ErrOut, &slog.HandlerOptions{Level: level}))
 }
 
 // UseTUI reports whether a command may show its interactive display: on a
@@ -98,7 +111,9 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 		if err != nil {
 			return nil, err
 		}
-		return &helm.Engine{Kubeconfig: f.KubeconfigPath(), Kube: c, Home: f.HostPath(layout.HelmHome)}, nil
+		log := f.Logger()
+		return &helm.Engine{Kubeconfig: f.KubeconfigPath(), Kube: c, Home: f.HostPath(layout.HelmHome),
+			Log: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "component", "helm") }}, nil
 	}
 	return f
 }

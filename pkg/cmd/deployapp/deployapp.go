@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type Options struct {
 	Config func() (*config.Loaded, error)
 	Kube   func() (*kube.Client, error)
 	Host   host.Host
+	Log    *slog.Logger
 
 	Image               string
 	Archive             string
@@ -92,6 +94,7 @@ func NewCmdDeployApp(f *cmdutil.Factory, runF func(context.Context, *Options) er
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
 		opts.Kube = f.Kube
 		opts.Host = f.Host()
+		opts.Log = f.Logger()
 		if runF != nil {
 			return runF(c.Context(), opts)
 		}
@@ -120,7 +123,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 	}
 	d := &deploy.Deployer{
 		Config: cfg, Kube: client, Renderer: r, Timeout: opts.Timeout, Force: opts.Force,
-		Images:   &images.Importer{Socket: opts.ContainerdSocket, Namespace: opts.ContainerdNamespace},
+		Images:   &images.Importer{Socket: opts.ContainerdSocket, Namespace: opts.ContainerdNamespace, Logger: opts.Log},
 		Progress: func(s string) { fmt.Fprintf(opts.IO.ErrOut, "  %s\n", s) },
 	}
 	if locker, ok := opts.Host.(host.Locker); ok && !opts.DryRun {

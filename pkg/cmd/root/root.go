@@ -48,6 +48,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "", "configuration file (default ./homelab.yaml if present, else built-in defaults)")
 	pf.StringVar(&f.Root, "root", "", "take every host path under this directory instead of / (and run no commands)")
+	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "debug logs (Helm, containerd) on stderr")
 	pf.BoolVar(&f.NoTUI, "no-tui", false, "plain progress lines instead of the interactive display (also off when not on a terminal or in CI)")
 	pf.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: k3s's /etc/rancher/k3s/k3s.yaml)")
 

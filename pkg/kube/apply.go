@@ -203,10 +203,10 @@ func (c *Client) applyOne(ctx context.Context, u *unstructured.Unstructured, for
 		}
 		client = ri.Namespace(ref.Namespace)
 	}
-	before := ""
-	if cur, err := client.Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
-		before = cur.GetResourceVersion()
-	} else if !apierrors.IsNotFound(err) {
+	before, err := client.Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		before = nil
+	} else if err != nil {
 		return Result{Ref: ref}, fmt.Errorf("get %s: %w", ref, err)
 	}
 	data, err := u.MarshalJSON()
@@ -220,7 +220,9 @@ func (c *Client) applyOne(ctx context.Context, u *unstructured.Unstructured, for
 		}
 		return Result{Ref: ref}, fmt.Errorf("apply %s: %w", ref, err)
 	}
-	return Result{Ref: ref, Created: before == "", Changed: out.GetResourceVersion() != before}, nil
+	// Compare content, not resourceVersion: a controller updating the
+	// status in between bumps the version without any change of ours.
+	return Result{Ref: ref, Created: before == nil, Changed: before == nil || clean(before) != clean(out)}, nil
 }
 
 func conflict(ref Ref, err error) error {

@@ -9,8 +9,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// WaitNodeReady waits until at least one node is registered and all nodes
-// are Ready: k3s is up when its own node is.
+// WaitNodeReady waits until a node is registered and Ready: k3s is up when
+// its own node is. (A home server is one node; an agent that is down does
+// not stop the server's workloads.)
 func (c *Client) WaitNodeReady(ctx context.Context, timeout time.Duration) error {
 	state := "no node has registered yet"
 	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
@@ -24,12 +25,13 @@ func (c *Client) WaitNodeReady(ctx context.Context, timeout time.Duration) error
 			return false, nil
 		}
 		for _, n := range nodes.Items {
-			if ok, why := nodeReady(&n); !ok {
-				state = fmt.Sprintf("node %s is not Ready: %s", n.Name, why)
-				return false, nil
+			ok, why := nodeReady(&n)
+			if ok {
+				return true, nil
 			}
+			state = fmt.Sprintf("node %s is not Ready: %s", n.Name, why)
 		}
-		return true, nil
+		return false, nil
 	})
 	if err != nil {
 		return fmt.Errorf("wait for the k3s node: %w (%s)", err, state)

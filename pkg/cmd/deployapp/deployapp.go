@@ -19,7 +19,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/images"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/kube"
-	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/render"
 )
 
@@ -126,13 +125,11 @@ func deployRun(ctx context.Context, opts *Options) error {
 		Images:   &images.Importer{Socket: opts.ContainerdSocket, Namespace: opts.ContainerdNamespace, Logger: opts.Log},
 		Progress: func(s string) { fmt.Fprintf(opts.IO.ErrOut, "  %s\n", s) },
 	}
-	if locker, ok := opts.Host.(host.Locker); ok && !opts.DryRun {
-		unlock, err := locker.Lock(layout.Lock)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	unlock, err := cmdutil.Lock(opts.Host, opts.DryRun)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	switch {
 	case opts.DryRun:
 		return preview(ctx, opts, d, src)

@@ -14,9 +14,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/grafana"
-	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
-	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/render"
 )
 
@@ -101,13 +99,11 @@ func initRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if locker, ok := opts.Deps.Host.(host.Locker); ok && !opts.DryRun {
-		unlock, err := locker.Lock(layout.Lock)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	unlock, err := cmdutil.Lock(opts.Deps.Host, opts.DryRun)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	out := opts.IO.ErrOut
 	if opts.DryRun {
 		// The plan is the data a dry run produces: stdout.

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
-	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/record"
@@ -95,13 +94,11 @@ func NewCmdUninstall(f *cmdutil.Factory, runF func(context.Context, *Options) er
 
 func uninstallRun(ctx context.Context, opts *Options) error {
 	h := opts.Deps.Host
-	if locker, ok := h.(host.Locker); ok && !opts.DryRun {
-		unlock, err := locker.Lock(layout.Lock)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	unlock, err := cmdutil.Lock(h, opts.DryRun)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	rec, err := record.Load(h)
 	if err == nil && len(rec.Items) == 0 {
 		err = record.ErrNoRecord

@@ -23,38 +23,24 @@ var CRDResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Ver
 
 // NamespaceWatch records namespace name when a step creates it.
 func NamespaceWatch(client func() (*kube.Client, error), name string) Watch {
-	return func(ctx context.Context, rec *Record) (After, error) {
-		it := Item{Kind: Namespace, Name: name}
-		if rec.Has(it) {
-			return nothing, nil
-		}
-		c, err := client()
-		if err != nil {
-			return nil, err
-		}
-		get := func(ctx context.Context) (bool, error) {
-			_, err := c.Typed.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return false, nil
-			}
-			return err == nil, err
-		}
-		if had, err := get(ctx); err != nil || had {
-			return nothing, err
-		}
-		return func(ctx context.Context, _ error) ([]Item, error) {
-			if ok, err := get(ctx); err != nil || !ok {
-				return nil, err
-			}
-			return []Item{it}, nil
-		}, nil
-	}
+	return createdWatch(client, Item{Kind: Namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
+		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
 }
 
 // SecretWatch records namespace/name when a step creates that Secret.
 func SecretWatch(client func() (*kube.Client, error), namespace, name string) Watch {
+	return createdWatch(client, Item{Kind: Secret, Namespace: namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
+		_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+}
+
+// createdWatch records it when the object get looks up did not exist
+// before the step and does after it.
+func createdWatch(client func() (*kube.Client, error), it Item, get func(context.Context, *kube.Client) error) Watch {
 	return func(ctx context.Context, rec *Record) (After, error) {
-		it := Item{Kind: Secret, Namespace: namespace, Name: name}
 		if rec.Has(it) {
 			return nothing, nil
 		}
@@ -62,18 +48,18 @@ func SecretWatch(client func() (*kube.Client, error), namespace, name string) Wa
 		if err != nil {
 			return nil, err
 		}
-		get := func(ctx context.Context) (bool, error) {
-			_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		exists := func(ctx context.Context) (bool, error) {
+			err := get(ctx, c)
 			if apierrors.IsNotFound(err) {
 				return false, nil
 			}
 			return err == nil, err
 		}
-		if had, err := get(ctx); err != nil || had {
+		if had, err := exists(ctx); err != nil || had {
 			return nothing, err
 		}
 		return func(ctx context.Context, _ error) ([]Item, error) {
-			if ok, err := get(ctx); err != nil || !ok {
+			if ok, err := exists(ctx); err != nil || !ok {
 				return nil, err
 			}
 			return []Item{it}, nil

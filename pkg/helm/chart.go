@@ -80,6 +80,46 @@ func (e *Engine) settings() *cli.EnvSettings {
 }
 
 func (e *Engine) downloadFromRepo(src Source) (*chart.Chart, error) {
+	data, err := e.repoArchive(src)
+	if err != nil {
+		return nil, err
+	}
+	return e.loadArchiveBytes(data, src)
+}
+
+// FetchArchive returns the chart archive src names, fetched as an install
+// would (a repository download checked against the index digest, through
+// the cache; an OCI pull; or the local archive), and the chart loaded from
+// it, checked to be src's name and version. homelab bundle carries it.
+func (e *Engine) FetchArchive(src Source) ([]byte, *chart.Chart, error) {
+	var data []byte
+	var err error
+	switch {
+	case src.Archive != "":
+		data, err = os.ReadFile(src.Archive)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read chart archive %s: %w", src.Archive, err)
+		}
+	case src.isOCI():
+		data, err = e.ociArchive(src)
+	case src.RepoURL != "":
+		data, err = e.repoArchive(src)
+	default:
+		err = fmt.Errorf("chart %s: neither a repository URL nor an archive is set", src.Name)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := e.loadArchiveBytes(data, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, ch, nil
+}
+
+// repoArchive downloads (or takes from the cache) a chart archive from an
+// HTTP repository, checked against the index's digest.
+func (e *Engine) repoArchive(src Source) ([]byte, error) {
 	cached := filepath.Join(e.Home, "cache", "charts", src.Name+"-"+src.Version+".tgz")
 	getters := getter.All(e.settings())
 	r, err := repo.NewChartRepository(&repo.Entry{Name: "homelab-" + shortHash(src.RepoURL), URL: src.RepoURL}, getters)
@@ -103,7 +143,7 @@ func (e *Engine) downloadFromRepo(src Source) (*chart.Chart, error) {
 		return nil, fmt.Errorf("chart %s %s has no download URL in %s", src.Name, src.Version, src.RepoURL)
 	}
 	if data, err := os.ReadFile(cached); err == nil && digestOK(data, cv.Digest) {
-		return e.loadArchiveBytes(data, src)
+		return data, nil
 	}
 	chartURL, err := repo.ResolveReferenceURL(src.RepoURL, cv.URLs[0])
 	if err != nil {
@@ -132,7 +172,7 @@ func (e *Engine) downloadFromRepo(src Source) (*chart.Chart, error) {
 	if err := os.WriteFile(cached, data, 0o644); err != nil {
 		return nil, err
 	}
-	return e.loadArchiveBytes(data, src)
+	return data, nil
 }
 
 // digestOK accepts data whose sha256 is want. An index without a digest
@@ -157,6 +197,14 @@ func (e *Engine) loadArchiveBytes(data []byte, src Source) (*chart.Chart, error)
 }
 
 func (e *Engine) pullOCI(src Source) (*chart.Chart, error) {
+	data, err := e.ociArchive(src)
+	if err != nil {
+		return nil, err
+	}
+	return e.loadArchiveBytes(data, src)
+}
+
+func (e *Engine) ociArchive(src Source) ([]byte, error) {
 	opts := []registry.ClientOption{
 		registry.ClientOptWriter(io.Discard),
 		registry.ClientOptCredentialsFile(filepath.Join(e.Home, "registry", "config.json")),
@@ -178,7 +226,7 @@ func (e *Engine) pullOCI(src Source) (*chart.Chart, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pull chart %s: %w", ref, err)
 	}
-	return e.loadArchiveBytes(res.Chart.Data, src)
+	return res.Chart.Data, nil
 }
 
 func isLoopback(host string) bool {

@@ -4,6 +4,7 @@ package cmdutil
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -40,6 +41,9 @@ type Factory struct {
 	Now func() time.Time
 	// Version is the build's version string.
 	Version string
+	// Executable is the running homelab binary (init installs it where its
+	// units run it).
+	Executable func() (string, error)
 	// HTTP downloads release assets and charts.
 	HTTP *http.Client
 	// Kube connects to the cluster (k3s's kubeconfig under --root); tests
@@ -82,7 +86,7 @@ func (f *Factory) HostPath(p string) string {
 
 // New returns a Factory over the real machine.
 func New(ios *iostreams.IOStreams, version string) *Factory {
-	f := &Factory{IOStreams: ios, Now: time.Now, Version: version}
+	f := &Factory{IOStreams: ios, Now: time.Now, Version: version, Executable: executable}
 	f.Host = func() host.Host {
 		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now, NoBackupUnder: []string{layout.StateDir}}
 	}
@@ -118,10 +122,30 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 	return f
 }
 
-// Config resolves the configuration: --config, else ./homelab.yaml, else the
-// embedded defaults; then flags.
+// executable is the running binary with symlinks resolved.
+func executable() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(p)
+}
+
+// OnRealRoot reports whether host paths are the real machine's (no --root).
+func (f *Factory) OnRealRoot() bool { return f.Root == "" || f.Root == "/" }
+
+// Config resolves the configuration: --config, else ./homelab.yaml, else
+// the configuration the last init applied on this host (under --root), else
+// the embedded defaults; then flags.
 func (f *Factory) Config(o config.Overrides) (*config.Loaded, error) {
-	return config.Load(config.Options{Path: f.ConfigPath, FallbackPath: "homelab.yaml", Overrides: o})
+	return config.Load(config.Options{Path: f.ConfigPath, FallbackPath: "homelab.yaml",
+		AppliedPath: layout.EffectiveConfig, ReadApplied: f.Host().ReadFile, Overrides: o})
+}
+
+// SayConfig tells the user which configuration a command works from, on
+// stderr (stdout is for data).
+func SayConfig(w io.Writer, l *config.Loaded) {
+	fmt.Fprintf(w, "Configuration: %s\n", l.Describe())
 }
 
 // ConfigFlags are the flags that override configuration keys.

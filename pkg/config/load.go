@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"sort"
@@ -10,6 +11,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
+
+// PlaceholderDomain is the defaults' domain: fine for previews and
+// rendering, never for a real install.
+const PlaceholderDomain = "homelab.example.com"
 
 // Problem is one thing wrong with a configuration: the key (dotted path), the
 // place it came from (file:line or a flag) and what would be valid.
@@ -52,7 +57,13 @@ type Options struct {
 	Path string
 	// FallbackPath is read when Path is empty and the file exists (./homelab.yaml).
 	FallbackPath string
-	Overrides    Overrides
+	// AppliedPath is the configuration the last init applied on this host
+	// (/etc/homelab/homelab.yaml), read through ReadApplied when neither
+	// Path nor FallbackPath gives one: later commands then act on what is
+	// really on the machine, not on the placeholders of the defaults.
+	AppliedPath string
+	ReadApplied func(path string) ([]byte, error)
+	Overrides   Overrides
 }
 
 // Overrides are the values set by command-line flags; nil means not set.
@@ -69,6 +80,27 @@ type Loaded struct {
 	Config *Config
 	// Source is the file read, or "" when only defaults (and flags) were used.
 	Source string
+	// Applied is set when Source is the configuration init last applied.
+	Applied bool
+	// Flags are the configuration flags that overrode keys, like "--domain".
+	Flags []string
+}
+
+// Describe says which configuration a command used, for its first line.
+func (l *Loaded) Describe() string {
+	var s string
+	switch {
+	case l.Applied:
+		s = l.Source + " (applied by the last init)"
+	case l.Source != "":
+		s = l.Source
+	default:
+		s = "built-in defaults"
+	}
+	if len(l.Flags) > 0 {
+		s += " with " + strings.Join(l.Flags, ", ")
+	}
+	return s
 }
 
 // Load resolves the configuration from defaults, a file and flags, then
@@ -81,17 +113,46 @@ func Load(opts Options) (*Loaded, error) {
 		}
 	}
 	var data []byte
-	if source != "" {
+	applied := false
+	switch {
+	case source != "":
 		var err error
 		if data, err = os.ReadFile(source); err != nil {
 			return nil, &Error{Problems: []Problem{{Key: "--config", Msg: fmt.Sprintf("cannot read %s: %v", source, errors.Unwrap(err))}}}
+		}
+	case opts.AppliedPath != "" && opts.ReadApplied != nil:
+		d, err := opts.ReadApplied(opts.AppliedPath)
+		switch {
+		case err == nil:
+			data, source, applied = d, opts.AppliedPath, true
+		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, fs.ErrPermission):
+			return nil, &Error{Problems: []Problem{{Key: "--config", Msg: fmt.Sprintf(
+				"cannot read the configuration init applied, %s (mode 0600): run as root (sudo), or pass --config FILE", opts.AppliedPath)}}}
+		default:
+			return nil, &Error{Problems: []Problem{{Key: "--config", Msg: fmt.Sprintf("cannot read the applied configuration %s: %v", opts.AppliedPath, err)}}}
 		}
 	}
 	cfg, err := resolve(source, data, opts.Overrides)
 	if err != nil {
 		return nil, err
 	}
-	return &Loaded{Config: cfg, Source: source}, nil
+	return &Loaded{Config: cfg, Source: source, Applied: applied, Flags: opts.Overrides.flags()}, nil
+}
+
+// flags names the configuration flags that are set, in a fixed order.
+func (o Overrides) flags() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"--domain", o.Domain != nil}, {"--email", o.Email != nil}, {"--app-image", o.AppImage != nil},
+		{"--app-port", o.AppPort != nil}, {"--tls-mode", o.TLSMode != nil}} {
+		if f.on {
+			set = append(set, f.name)
+		}
+	}
+	return set
 }
 
 // Parse decodes and validates one configuration document on top of the

@@ -280,3 +280,29 @@ func K3sWatch(h host.Host, binary, unit, version string) Watch {
 		}, nil
 	}
 }
+
+// LinkWatch records a symbolic link a step makes at link, only when nothing
+// was there before: a file or link the user had is never listed, so
+// uninstall never removes it.
+func LinkWatch(h host.Host, link string) Watch {
+	return func(ctx context.Context, rec *Record) (After, error) {
+		it := Item{Kind: File, Path: link}
+		if rec.Has(it) {
+			return nothing, nil
+		}
+		if had, err := exists(h, link); err != nil || had {
+			return nothing, err
+		}
+		dirs, err := missingDirs(h, link)
+		if err != nil {
+			return nil, err
+		}
+		it.Dirs = dirs
+		return func(context.Context, error) ([]Item, error) {
+			if _, err := h.Readlink(link); err != nil {
+				return nil, nil // not made (or not a link): nothing of ours there
+			}
+			return []Item{it}, nil
+		}, nil
+	}
+}

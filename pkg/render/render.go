@@ -28,6 +28,8 @@ type File struct {
 // Renderer executes the embedded templates. Parse them once with New.
 type Renderer struct {
 	tmpl *template.Template
+	// binary is the host path the systemd units run homelab from.
+	binary string
 }
 
 // New parses the embedded templates.
@@ -39,7 +41,15 @@ func New() (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	return &Renderer{tmpl: t}, nil
+	return &Renderer{tmpl: t, binary: layout.Binary}, nil
+}
+
+// WithBinary returns a Renderer whose units run homelab from path: where
+// init really installed it (see pkg/selfinstall), not where it might be.
+func (r *Renderer) WithBinary(path string) *Renderer {
+	c := *r
+	c.binary = path
+	return &c
 }
 
 // All renders every file init and deploy-app write, in the order they are
@@ -55,7 +65,7 @@ func (r *Renderer) All(cfg *config.Config) ([]File, error) {
 		{layout.ValuesStack, 0o644, "kube-prometheus-stack.yaml.tmpl", valuesView(cfg)},
 		{layout.ValuesBlackbox, 0o644, "prometheus-blackbox-exporter.yaml.tmpl", valuesView(cfg)},
 		{layout.AppManifests, 0o644, "app.yaml.tmpl", appView(cfg)},
-		{layout.PortForwardUnit, 0o644, "grafana-portforward.service.tmpl", unitView(cfg)},
+		{layout.PortForwardUnit, 0o644, "grafana-portforward.service.tmpl", unitView(cfg, r.binary)},
 		{layout.NginxSite, 0o644, "nginx-site.conf.tmpl", nginxView(cfg)},
 	} {
 		data, err := r.execute(f.template, f.data)
@@ -157,10 +167,10 @@ type unitData struct {
 	Binary     string
 }
 
-func unitView(c *config.Config) unitData {
+func unitView(c *config.Config, binary string) unitData {
 	return unitData{
 		Grafana: c.Monitoring.Grafana, Namespace: c.Monitoring.Namespace,
-		Service: c.Monitoring.GrafanaServiceName(), Kubeconfig: layout.K3sKubeconfig, Binary: layout.Binary,
+		Service: c.Monitoring.GrafanaServiceName(), Kubeconfig: layout.K3sKubeconfig, Binary: binary,
 	}
 }
 

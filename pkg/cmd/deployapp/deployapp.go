@@ -107,6 +107,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.SayConfig(opts.IO.ErrOut, loaded)
 	cfg := loaded.Config
 	src, err := source(opts, cfg)
 	if err != nil {

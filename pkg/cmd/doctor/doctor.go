@@ -151,6 +151,7 @@ func doctorRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.SayConfig(opts.ErrOut, loaded)
 	now := opts.Now
 	if now == nil {
 		now = time.Now

@@ -16,6 +16,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/render"
+	"github.com/homelab-dev/homelab/pkg/selfinstall"
 )
 
 // Options are init's inputs.
@@ -77,6 +78,12 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 			opts.Deps.IsRoot = func() bool { return os.Geteuid() == 0 }
 		}
 		opts.Deps.ShowPassword = showPasswordOnce(opts.IO)
+		opts.Deps.DryRun = opts.DryRun
+		exe, err := f.Executable()
+		if err != nil {
+			return fmt.Errorf("find the running homelab binary (init installs it for its units): %w", err)
+		}
+		opts.Deps.Self = selfinstall.Self{Executable: exe, Version: f.Version, OnRealRoot: f.OnRealRoot()}
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
 		if runF != nil {
 			return runF(c.Context(), opts)
@@ -89,6 +96,9 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 func initRun(ctx context.Context, opts *Options) error {
 	loaded, err := opts.Config()
 	if err != nil {
+		return err
+	}
+	if err := realDomain(loaded, opts.DryRun); err != nil {
 		return err
 	}
 	r, err := render.New()
@@ -108,11 +118,9 @@ func initRun(ctx context.Context, opts *Options) error {
 	if opts.DryRun {
 		// The plan is the data a dry run produces: stdout.
 		out = opts.IO.Out
-		src := "built-in defaults"
-		if loaded.Source != "" {
-			src = loaded.Source
-		}
-		fmt.Fprintf(out, "homelab init --dry-run (configuration: %s)\n", src)
+		fmt.Fprintf(out, "homelab init --dry-run (configuration: %s)\n", loaded.Describe())
+	} else {
+		cmdutil.SayConfig(out, loaded)
 	}
 	res, err := cmdutil.RunPlan(ctx, opts.IO, opts.UseTUI, "homelab init", opts.DryRun, p)
 	if err != nil {
@@ -127,6 +135,22 @@ func initRun(ctx context.Context, opts *Options) error {
 	}
 	summary(out, loaded.Config)
 	return nil
+}
+
+// realDomain stops a real run on the placeholder domain of the defaults:
+// served as is, the site would answer for a name that is not the user's and
+// Grafana's root_url would point at it. A preview may use it.
+func realDomain(loaded *config.Loaded, dryRun bool) error {
+	if dryRun || loaded.Config.Domain != config.PlaceholderDomain {
+		return nil
+	}
+	src := "the built-in defaults"
+	if loaded.Source != "" {
+		src = loaded.Source
+	}
+	return &config.Error{Problems: []config.Problem{{Key: "domain", Source: src, Msg: fmt.Sprintf(
+		"%s is the placeholder; a real init needs your server's public DNS name: homelab init --domain blog.example.com, or domain: in homelab.yaml (--dry-run previews without one)",
+		config.PlaceholderDomain)}}}
 }
 
 // summary tells the user where things are and what to do next.

@@ -18,6 +18,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/render"
+	"github.com/homelab-dev/homelab/pkg/selfinstall"
 	"github.com/homelab-dev/homelab/pkg/systemd"
 )
 
@@ -37,11 +38,21 @@ type Deps struct {
 	StackChart, BlackboxChart string
 	// Timeout bounds each wait: node Ready, each Helm release.
 	Timeout time.Duration
+	// Self is the running homelab, installed where the units run it.
+	Self selfinstall.Self
+	// DryRun makes preflight report what a real run would refuse (not
+	// root) instead of refusing a preview.
+	DryRun bool
 }
 
 // Plan builds init's steps from the configuration. It does no I/O: every
 // step looks at the machine only when the runner calls its Check.
 func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
+	if d.Self.Executable == "" {
+		return plan.Plan{}, errors.New("init: the running homelab binary is unknown (Deps.Self)")
+	}
+	// The units run homelab from where the self-install step puts it.
+	r = r.WithBinary(d.Self.Target())
 	files, err := r.All(cfg)
 	if err != nil {
 		return plan.Plan{}, err
@@ -68,10 +79,16 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	// binary where there was none.
 	k3sSteps[0] = rec.Wrap(k3sSteps[0], record.K3sWatch(h, k3s.BinaryPath, k3s.UnitPath, cfg.K3s.Version))
 	m := cfg.Monitoring
-	steps := []plan.Step{preflight(h, d.IsRoot), k3s.SanityStep(h),
+	steps := []plan.Step{preflight(h, d.IsRoot, d.DryRun), k3s.SanityStep(h),
+		rec.Wrap(selfinstall.Step(h, d.Self), record.FileWatch(h, d.Self.Target()), record.FileWatch(h, selfinstall.StampPath)),
 		rec.Wrap(aptPackage(h, "nginx", "/usr/sbin/nginx"), record.AptPackageWatch(h, "nginx", "/usr/sbin/nginx"))}
 	steps = append(steps, k3sSteps...)
+	var links []record.Watch
+	for _, name := range k3s.Commands {
+		links = append(links, record.LinkWatch(h, k3s.CommandLink(name)))
+	}
 	steps = append(steps,
+		rec.Wrap(k3s.CommandLinksStep(h), links...),
 		clusterReady(d.Kube, d.Timeout),
 		rec.Wrap(grafana.AdminSecretStep(d.Kube, m.Namespace, m.GrafanaAdminSecret(), d.ShowPassword),
 			record.NamespaceWatch(d.Kube, m.Namespace), record.SecretWatch(d.Kube, m.Namespace, m.GrafanaAdminSecret())),

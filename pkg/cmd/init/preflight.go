@@ -23,19 +23,28 @@ const (
 )
 
 // preflight refuses hosts homelab cannot set up, before anything changes.
-func preflight(h host.Host, isRoot func() bool) plan.Step {
+// A preview (dryRun) never needs root and reads what it can: what it could
+// not check (a sandbox --root has no /etc/os-release and runs no commands)
+// is said, not fatal. A real run checks everything.
+func preflight(h host.Host, isRoot func() bool, dryRun bool) plan.Step {
 	return plan.Step{
 		Name: "preflight",
 		Check: func(ctx context.Context) (plan.Status, error) {
-			var found []string
-			var problems []string
-			osName, err := checkOS(h)
-			if err != nil {
+			var found, problems, unchecked []string
+			switch osName, err := checkOS(h); {
+			case err == nil:
+				found = append(found, osName)
+			case dryRun && errors.Is(err, fs.ErrNotExist):
+				unchecked = append(unchecked, "the OS (no /etc/os-release)")
+			default:
 				return plan.Status{}, err
 			}
-			found = append(found, osName)
 			if isRoot != nil && !isRoot() {
-				problems = append(problems, "homelab init must run as root: sudo homelab init")
+				if !dryRun {
+					problems = append(problems, "homelab init must run as root: sudo homelab init")
+				} else {
+					found = append(found, "not root (a real run needs sudo)")
+				}
 			}
 			if mem, err := memTotalKiB(h); err == nil {
 				found = append(found, fmt.Sprintf("%.1f GiB RAM", float64(mem)/(1<<20)))
@@ -43,6 +52,8 @@ func preflight(h host.Host, isRoot func() bool) plan.Step {
 					problems = append(problems, fmt.Sprintf("%.1f GiB of RAM; the home profile needs at least %.1f GiB (k3s ≈0.7 GiB + monitoring ≤1 GiB + the app)",
 						float64(mem)/(1<<20), float64(minMemoryKiB)/(1<<20)))
 				}
+			} else {
+				unchecked = append(unchecked, "memory ("+reason(err)+")")
 			}
 			if free, err := diskFreeKiB(ctx, h); err == nil {
 				found = append(found, fmt.Sprintf("%.1f GiB free on /", float64(free)/(1<<20)))
@@ -50,6 +61,8 @@ func preflight(h host.Host, isRoot func() bool) plan.Step {
 					problems = append(problems, fmt.Sprintf("%.1f GiB free on /; at least %d GiB are needed (Prometheus's volume, images)",
 						float64(free)/(1<<20), minDiskKiB/(1<<20)))
 				}
+			} else {
+				unchecked = append(unchecked, "free disk ("+reason(err)+")")
 			}
 			if owners, err := webPortOwners(ctx, h); err == nil {
 				for port, proc := range owners {
@@ -57,20 +70,42 @@ func preflight(h host.Host, isRoot func() bool) plan.Step {
 						problems = append(problems, fmt.Sprintf("port %d is held by %s, not nginx; stop it (if it is k3s's Traefik or servicelb, disable them: see 'homelab doctor')", port, proc))
 					}
 				}
+			} else {
+				unchecked = append(unchecked, "ports 80/443 ("+reason(err)+")")
 			}
 			if len(problems) > 0 {
 				return plan.Status{}, errors.New("preflight: " + strings.Join(problems, "; "))
 			}
-			return plan.Status{Summary: strings.Join(found, ", ")}, nil
+			summary := strings.Join(found, ", ")
+			if len(unchecked) > 0 {
+				if summary != "" {
+					summary += "; "
+				}
+				summary += "not checked: " + strings.Join(unchecked, ", ")
+			}
+			return plan.Status{Summary: summary}, nil
 		},
 		Apply: func(context.Context) error { return nil }, // a check only; never pending
 	}
 }
 
+// reason says briefly why a preflight check could not run.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, host.ErrCommandUnderRoot):
+		return "--root is not a running system"
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	return err.Error()
+}
+
 func checkOS(h host.Host) (string, error) {
 	data, err := h.ReadFile("/etc/os-release")
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", errors.New("/etc/os-release is missing: homelab supports Ubuntu and Debian hosts")
+		return "", fmt.Errorf("/etc/os-release is missing: homelab supports Ubuntu and Debian hosts (%w)", err)
 	}
 	if err != nil {
 		return "", err

@@ -68,6 +68,7 @@ func renderRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.SayConfig(opts.IO.ErrOut, loaded)
 	r, err := renderpkg.New()
 	if err != nil {
 		return err

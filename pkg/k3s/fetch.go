@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+
+	"github.com/homelab-dev/homelab/pkg/host"
 )
 
 // Release asset names for the Installer's architecture (runtime.GOARCH when
@@ -28,16 +30,27 @@ func (i Installer) AirgapImagesAsset() string {
 
 func (i Installer) withArch() Installer {
 	if i.Arch == "" {
-		n, _ := i.normalized()
+		n, _ := i.forDownload()
 		i.Arch = n.Arch
 	}
 	return i
 }
 
+// downloadOnly stands in for the host when an Installer only downloads:
+// Sums and Download (a Host is not needed for them) never touch the machine.
+type downloadOnly struct{ host.Host }
+
+func (i Installer) forDownload() (Installer, error) {
+	if i.Host == nil {
+		i.Host = downloadOnly{}
+	}
+	return i.normalized()
+}
+
 // Sums returns the release's checksum list as published (from SumsFile, or
 // downloaded), after checking that it is one.
 func (i Installer) Sums(ctx context.Context) ([]byte, error) {
-	n, err := i.normalized()
+	n, err := i.forDownload()
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +78,7 @@ func (i Installer) Sums(ctx context.Context) ([]byte, error) {
 // mismatch it returns a *ChecksumError: w has then received bytes that must
 // be thrown away.
 func (i Installer) Download(ctx context.Context, asset string, w io.Writer) (string, error) {
-	n, err := i.normalized()
+	n, err := i.forDownload()
 	if err != nil {
 		return "", err
 	}

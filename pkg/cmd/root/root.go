@@ -5,6 +5,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	bundlecmd "github.com/homelab-dev/homelab/pkg/cmd/bundle"
 	"github.com/homelab-dev/homelab/pkg/cmd/deployapp"
 	"github.com/homelab-dev/homelab/pkg/cmd/doctor"
 	initcmd "github.com/homelab-dev/homelab/pkg/cmd/init"
@@ -60,6 +61,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		render.NewCmdRender(f, nil),
 		uninstall.NewCmdUninstall(f, nil),
 		version.NewCmdVersion(f),
+		bundlecmd.NewCmdBundle(f, nil),
 	)
 	return cmd
 }

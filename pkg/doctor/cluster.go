@@ -254,7 +254,7 @@ func (c *clusterCheck) pods(ctx context.Context) Finding {
 	}
 	sort.Strings(bad)
 	if len(bad) > 0 {
-		return Fail(fmt.Sprintf("kubectl -n %s describe pod %s", ns, strings.SplitN(bad[0], " ", 2)[0]),
+		return Fail(fmt.Sprintf("sudo kubectl -n %s describe pod %s", ns, strings.SplitN(bad[0], " ", 2)[0]),
 			"%d of %d pods in %s not Ready: %s", len(bad), len(pods), ns, strings.Join(bad, ", "))
 	}
 	if len(pods) == 0 {
@@ -284,7 +284,7 @@ func podProblem(p Pod) string {
 func (c *clusterCheck) deployment(ctx context.Context) Finding {
 	a := c.cfg.App
 	dep, err := c.cl.Deployment(ctx, a.Namespace, a.DeploymentName())
-	logs := fmt.Sprintf("kubectl -n %s logs deploy/%s --previous", a.Namespace, a.DeploymentName())
+	logs := fmt.Sprintf("sudo kubectl -n %s logs deploy/%s --previous", a.Namespace, a.DeploymentName())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Fail("homelab deploy-app", "Deployment %s/%s does not exist", a.Namespace, a.DeploymentName())
@@ -311,7 +311,7 @@ func (c *clusterCheck) deployment(ctx context.Context) Finding {
 	case crash != "":
 		return Fail(logs, "pod %s is in CrashLoopBackOff; %d restarts, %d/%d available", crash, restarts, dep.Available, dep.Replicas)
 	case dep.Available < dep.Replicas:
-		return Fail(fmt.Sprintf("kubectl -n %s describe deploy/%s", a.Namespace, a.DeploymentName()),
+		return Fail(fmt.Sprintf("sudo kubectl -n %s describe deploy/%s", a.Namespace, a.DeploymentName()),
 			"%d of %d replicas available", dep.Available, dep.Replicas)
 	case restarts > 0:
 		return Warn(logs, "%d/%d available, but containers restarted %d times", dep.Available, dep.Replicas, restarts)

@@ -79,7 +79,7 @@ func (d *doctor) checkGrafanaLocal(ctx context.Context) Finding {
 		if db, ok := isGrafanaHealth(body); !ok {
 			return Fail(restart, "%s%s answers, but not like Grafana's health endpoint", addr, path)
 		} else if db != "ok" {
-			return Fail(fmt.Sprintf("kubectl -n %s logs deploy/%s -c grafana --tail=50", d.cfg.Monitoring.Namespace, d.cfg.Monitoring.GrafanaServiceName()),
+			return Fail(fmt.Sprintf("sudo kubectl -n %s logs deploy/%s -c grafana --tail=50", d.cfg.Monitoring.Namespace, d.cfg.Monitoring.GrafanaServiceName()),
 				"Grafana on %s reports database %q", addr, db)
 		}
 		return OK("Grafana answers on %s%s", addr, path)

@@ -47,15 +47,15 @@ func (d *doctor) inCluster(s service) bool {
 func (d *doctor) notRunningFix(s service) string {
 	ns := d.cfg.Monitoring.Namespace
 	if d.inCluster(s) {
-		return fmt.Sprintf("kubectl -n %s describe pods -l app.kubernetes.io/name=%s (is %s running?)", ns, s.component, s.name)
+		return fmt.Sprintf("sudo kubectl -n %s describe pods -l app.kubernetes.io/name=%s", ns, s.component)
 	}
-	return fmt.Sprintf("kubectl -n %s get pods (is %s running?), and check %s", ns, s.name, s.flag)
+	return fmt.Sprintf("sudo kubectl -n %s get pods; if %s runs elsewhere, give its address with %s", ns, s.name, s.flag)
 }
 
 // queryFix is the fix when s answers but not as expected.
 func (d *doctor) queryFix(s service) string {
 	if d.inCluster(s) {
-		return fmt.Sprintf("kubectl -n %s logs -l app.kubernetes.io/name=%s --tail=50", d.cfg.Monitoring.Namespace, s.component)
+		return fmt.Sprintf("sudo kubectl -n %s logs -l app.kubernetes.io/name=%s --tail=50", d.cfg.Monitoring.Namespace, s.component)
 	}
 	return "check " + s.flag
 }
@@ -280,12 +280,12 @@ func (d *doctor) checkProbeSelected(ctx context.Context) Finding {
 		}
 		n++
 		if t.Health == "down" {
-			return Fail(fmt.Sprintf("kubectl -n %s get pods,svc | grep %s (is the blackbox exporter running?)", m.Namespace, m.Blackbox.Release),
+			return Fail(fmt.Sprintf("sudo kubectl -n %s get pods,svc -l app.kubernetes.io/instance=%s", m.Namespace, m.Blackbox.Release),
 				"Prometheus cannot scrape the blackbox exporter for Probe %s/%s: %s", m.Namespace, m.Probe.Name, t.LastError)
 		}
 	}
 	if n == 0 {
-		return Fail(fmt.Sprintf("kubectl -n %s label probe %s release=%s --overwrite (or set prometheus.prometheusSpec.probeSelectorNilUsesHelmValues=false: sudo homelab init)",
+		return Fail(fmt.Sprintf("sudo kubectl -n %s label probe %s release=%s --overwrite (or set prometheus.prometheusSpec.probeSelectorNilUsesHelmValues=false: sudo homelab init)",
 			m.Namespace, m.Probe.Name, m.Release),
 			"Prometheus does not select Probe %s/%s: no active target has job=%q", m.Namespace, m.Probe.Name, m.Probe.Name)
 	}
@@ -324,7 +324,7 @@ func (d *doctor) checkProbeSuccess(ctx context.Context) Finding {
 	}
 	sort.Strings(down)
 	if len(down) > 0 {
-		return Fail(fmt.Sprintf("homelab doctor's app checks, then kubectl -n %s logs deploy/%s --tail=50", a.Namespace, a.DeploymentName()),
+		return Fail(fmt.Sprintf("sudo kubectl -n %s logs deploy/%s --tail=50", a.Namespace, a.DeploymentName()),
 			"probe_success is 0 for %s: the app does not answer its health check", strings.Join(down, ", "))
 	}
 	return OK("probe_success is 1 for %s", strings.Join(up, ", "))

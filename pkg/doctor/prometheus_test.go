@@ -54,7 +54,7 @@ func TestPrometheusFromTestEnv(t *testing.T) {
 	res, _ = runChecks(t, env, 2*time.Second)
 	expect(t, res, "monitoring.probe-selected", StatusOK, "Prometheus scrapes Probe monitoring/blackbox (2 target(s))")
 	expect(t, res, "monitoring.probe-success", StatusFail, "probe_success is 0 for "+dead+": the app does not answer its health check",
-		"homelab doctor's app checks", "kubectl -n default logs deploy/nextjs-app-deployment")
+		"sudo kubectl -n default logs deploy/nextjs-app-deployment")
 }
 
 // TestPrometheusLiveAndDeadJobs runs its own Prometheus with one job per

@@ -160,7 +160,7 @@ func TestMissingKubeconfigFailsTheClusterChecks(t *testing.T) {
 
 	// An explicit Prometheus URL does not need the cluster.
 	_, checks = s.checks(t, "--prometheus-url", "http://127.0.0.1:9")
-	want(t, checks, "monitoring.prometheus", doctor.StatusFail, "Prometheus is not ready: http://127.0.0.1:9: connection refused", "check --prometheus-url")
+	want(t, checks, "monitoring.prometheus", doctor.StatusFail, "Prometheus is not ready: http://127.0.0.1:9: connection refused", "give its address with --prometheus-url")
 }
 
 func TestBrokenKubeconfig(t *testing.T) {

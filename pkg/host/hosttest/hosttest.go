@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -42,7 +43,10 @@ type Host struct {
 	changes []string
 }
 
-var _ host.Host = (*Host)(nil)
+var (
+	_ host.Host         = (*Host)(nil)
+	_ host.StreamWriter = (*Host)(nil)
+)
 
 // New returns a fake host whose file system is an empty temporary directory.
 // At the end of the test it reports every expected command that did not run
@@ -312,6 +316,15 @@ func (h *Host) ReadFile(p string) ([]byte, error) { return h.files.ReadFile(p) }
 
 func (h *Host) WriteFile(p string, data []byte, mode fs.FileMode) (host.WriteResult, error) {
 	res, err := h.files.WriteFile(p, data, mode)
+	if res.Changed {
+		h.changed(p)
+	}
+	return res, err
+}
+
+// WriteFileFrom streams a file, as host.Local does.
+func (h *Host) WriteFileFrom(p string, r io.Reader, mode fs.FileMode, check func() error) (host.WriteResult, error) {
+	res, err := h.files.WriteFileFrom(p, r, mode, check)
 	if res.Changed {
 		h.changed(p)
 	}

@@ -258,8 +258,15 @@ func build(spec Spec) (v1.Image, error) {
 func main() {
 	specPath := flag.String("spec", "", "image spec (JSON)")
 	out := flag.String("o", "", "output docker-archive tarball")
+	combine := flag.Bool("combine", false, "write the images of the docker-archive tarballs given as arguments into one (-o)")
 	flag.Parse()
-	if err := run(*specPath, *out); err != nil {
+	var err error
+	if *combine {
+		err = combineArchives(*out, flag.Args())
+	} else {
+		err = run(*specPath, *out)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
 	}
@@ -302,4 +309,35 @@ func run(specPath, out string) error {
 	// One line for the build script's index: ref, manifest digest, size.
 	fmt.Printf("%s\t%s\t%d\n", tag.String(), d, st.Size())
 	return nil
+}
+
+// combineArchives writes every image of the given single-image archives,
+// under their tags, into one docker-archive (for k3s's airgap folder or
+// `homelab init --k3s-images`).
+func combineArchives(out string, ins []string) error {
+	refs := map[name.Reference]v1.Image{}
+	for _, in := range ins {
+		m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(in) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		for _, d := range m {
+			for _, t := range d.RepoTags {
+				tag, err := name.NewTag(t, name.StrictValidation)
+				if err != nil {
+					return fmt.Errorf("%s: %w", in, err)
+				}
+				img, err := tarball.ImageFromPath(in, &tag)
+				if err != nil {
+					return fmt.Errorf("%s: %w", in, err)
+				}
+				refs[tag] = img
+			}
+		}
+	}
+	tmp := out + ".tmp"
+	if err := tarball.MultiRefWriteToFile(tmp, refs); err != nil {
+		return err
+	}
+	return os.Rename(tmp, out)
 }

@@ -33,10 +33,8 @@ func CommandLinksStep(h host.Host) plan.Step {
 	// missing lists the tools to link, and those found elsewhere.
 	missing := func() (link, found []string, err error) {
 		for _, name := range Commands {
-			where, err := lookPath(h, name)
+			where := lookPath(h, name)
 			switch {
-			case err != nil:
-				return nil, nil, err
 			case where == "":
 				link = append(link, name)
 			case where == CommandLink(name):
@@ -84,12 +82,12 @@ func CommandLinksStep(h host.Host) plan.Step {
 
 // lookPath finds name in root's PATH on the host; "" when it is nowhere
 // (a directory that is missing or unreadable has nothing to offer).
-func lookPath(h host.Host, name string) (string, error) {
+func lookPath(h host.Host, name string) string {
 	for _, dir := range searchPath {
 		p := path.Join(dir, name)
 		if _, err := h.Lstat(p); err == nil {
-			return p, nil
+			return p
 		}
 	}
-	return "", nil
+	return ""
 }

@@ -73,6 +73,9 @@ const (
 	// CRDs are the CustomResourceDefinitions (Names) homelab created while
 	// installing the release Namespace/Name.
 	CRDs Kind = "crds"
+	// K3sLink is a link to k3s (kubectl, crictl, ctr) homelab made at Path;
+	// it goes with k3s.
+	K3sLink Kind = "k3s-link"
 )
 
 // Item is one thing homelab created or modified. Which fields are set

@@ -281,12 +281,12 @@ func K3sWatch(h host.Host, binary, unit, version string) Watch {
 	}
 }
 
-// LinkWatch records a symbolic link a step makes at link, only when nothing
-// was there before: a file or link the user had is never listed, so
+// K3sLinkWatch records a link to k3s a step makes at link, only when
+// nothing was there before: a kubectl the user had is never listed, so
 // uninstall never removes it.
-func LinkWatch(h host.Host, link string) Watch {
+func K3sLinkWatch(h host.Host, link string) Watch {
 	return func(ctx context.Context, rec *Record) (After, error) {
-		it := Item{Kind: File, Path: link}
+		it := Item{Kind: K3sLink, Path: link}
 		if rec.Has(it) {
 			return nothing, nil
 		}

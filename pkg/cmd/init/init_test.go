@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -280,6 +281,41 @@ func (m *machine) init(ctx context.Context, extra ...string) (int, string, strin
 	return code, out.String(), errOut.String()
 }
 
+// unitsRunAnInstalledHomelab checks that the binary the Grafana unit runs
+// is on the machine, executable, and this very homelab (the test binary
+// runs init): a unit naming a missing binary fails with 203/EXEC.
+func (m *machine) unitsRunAnInstalledHomelab() {
+	m.t.Helper()
+	unit, err := os.ReadFile(m.h.Path(layout.PortForwardUnit))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	exec := regexp.MustCompile(`(?m)^ExecStart=(\S+) port-forward `).FindSubmatch(unit)
+	if exec == nil {
+		m.t.Fatalf("no ExecStart in the unit:\n%s", unit)
+	}
+	bin := string(exec[1])
+	info, err := os.Stat(m.h.Path(bin))
+	if err != nil || info.Mode().Perm()&0o111 == 0 {
+		m.t.Fatalf("the unit runs %s, which init did not install (%v)", bin, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	want, _ := os.ReadFile(self)
+	got, _ := os.ReadFile(m.h.Path(bin))
+	if sha256.Sum256(want) != sha256.Sum256(got) {
+		m.t.Errorf("%s is not the homelab that ran init", bin)
+	}
+	out, err := testutil.VerifyUnit(m.t, layout.PortForwardUnit,
+		testutil.File{Path: bin, Data: got, Mode: info.Mode().Perm()},
+		testutil.File{Path: layout.PortForwardUnit, Data: unit, Mode: 0o644})
+	if err != nil || out != "" {
+		m.t.Errorf("systemd-analyze verify of the unit as installed: %v\n%s", err, out)
+	}
+}
+
 func TestInitEndToEndThenNothingToDo(t *testing.T) {
 	m := newMachine(t)
 	code, _, stderr := m.init(context.Background())
@@ -293,6 +329,12 @@ func TestInitEndToEndThenNothingToDo(t *testing.T) {
 	for _, p := range []string{layout.NginxSite, layout.PortForwardUnit, layout.ValuesStack, layout.ValuesBlackbox, layout.EffectiveConfig, k3s.UnitPath} {
 		if _, err := os.Stat(m.h.Path(p)); err != nil {
 			t.Errorf("%s: %v", p, err)
+		}
+	}
+	m.unitsRunAnInstalledHomelab()
+	for _, name := range k3s.Commands {
+		if target, err := os.Readlink(m.h.Path(k3s.CommandLink(name))); err != nil || target != k3s.BinaryPath {
+			t.Errorf("%s: -> %q, %v; want a link to k3s as get.k3s.io makes", name, target, err)
 		}
 	}
 	ctx := context.Background()

@@ -85,7 +85,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	steps = append(steps, k3sSteps...)
 	var links []record.Watch
 	for _, name := range k3s.Commands {
-		links = append(links, record.LinkWatch(h, k3s.CommandLink(name)))
+		links = append(links, record.K3sLinkWatch(h, k3s.CommandLink(name)))
 	}
 	steps = append(steps,
 		rec.Wrap(k3s.CommandLinksStep(h), links...),

@@ -26,6 +26,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/record"
+	"github.com/homelab-dev/homelab/pkg/selfinstall"
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
 
@@ -71,7 +72,8 @@ func TestInitRecordsWhatItCreated(t *testing.T) {
 	stack, blackbox, secret := m.names()
 	rec := m.record()
 	want := []string{
-		"apt-package:nginx", "k3s",
+		"file:" + layout.Binary, "file:" + selfinstall.StampPath,
+		"apt-package:nginx", "k3s", "k3s-link:/usr/local/bin/kubectl", "k3s-link:/usr/local/bin/crictl", "k3s-link:/usr/local/bin/ctr",
 		"secret:" + m.ns + "/" + secret, // the namespace existed: not listed
 		"file:" + layout.ValuesStack, "helm-release:" + m.ns + "/" + stack,
 		"file:" + layout.ValuesBlackbox, "helm-release:" + m.ns + "/" + blackbox,

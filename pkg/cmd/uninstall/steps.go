@@ -133,6 +133,11 @@ func itemStep(it record.Item, d Deps, c Choices) (plan.Step, bool) {
 			return kept("namespace "+it.Name, "kept, with what is left in it, like Prometheus's and Grafana's volumes (--delete-data deletes it)"), true
 		}
 		return namespaceStep(d, it), false
+	case record.K3sLink:
+		if !c.K3s {
+			return kept(it.Path, "kept with k3s (--k3s removes both)"), true
+		}
+		return fileStep(h, it), false
 	case record.K3s:
 		if !c.K3s {
 			return kept("k3s", "kept k3s "+it.Version+" and the cluster it runs (--k3s removes it)"), true

@@ -27,6 +27,8 @@ type Options struct {
 	DryRun bool
 	// UseTUI shows live progress on a terminal.
 	UseTUI bool
+	// Bundle is an offline bundle from `homelab bundle` (--bundle).
+	Bundle string
 }
 
 // NewCmdInit builds the command; runF replaces initRun in tests.
@@ -42,6 +44,12 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 			Grafana reachable on 127.0.0.1 with a systemd port-forward unit, and write the
 			Nginx site that serves the app at / and Grafana at /grafana/.
 
+			init installs this homelab binary at /usr/local/bin/homelab (the Grafana unit
+			runs it) and links kubectl, crictl and ctr to k3s where none exist. The applied
+			configuration is kept in /etc/homelab/homelab.yaml; later commands use it unless
+			--config or ./homelab.yaml is given. A real run refuses the placeholder domain
+			homelab.example.com.
+
 			Every step checks first and does only what is missing, so init is safe to run
 			again. --dry-run shows each step and, for files, the diff against what is on
 			the machine now, and changes nothing.
@@ -55,6 +63,12 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 
 			# Preview against a directory instead of /
 			$ homelab init --dry-run --root ./sandbox
+
+			# Set up this server for real (a real run needs your domain and root)
+			$ sudo homelab init --domain blog.example.com --tls-mode certbot --email you@example.com
+
+			# Later runs reuse what was applied (/etc/homelab/homelab.yaml)
+			$ sudo homelab init
 		`),
 		Args: cobra.NoArgs,
 	}
@@ -68,6 +82,7 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 	fl.StringVar(&opts.Deps.K3s.BaseURL, "k3s-base-url", "", "k3s release download URL (a mirror with the GitHub release layout)")
 	fl.StringVar(&opts.Deps.StackChart, "stack-chart", "", "offline: a local kube-prometheus-stack chart archive (.tgz)")
 	fl.StringVar(&opts.Deps.BlackboxChart, "blackbox-chart", "", "offline: a local prometheus-blackbox-exporter chart archive (.tgz)")
+	fl.StringVar(&opts.Bundle, "bundle", "", "offline: install from a bundle made by 'homelab bundle' (k3s, charts and every image; verified first)")
 	fl.DurationVar(&opts.Deps.Timeout, "timeout", 10*time.Minute, "how long to wait for the node and for each chart's pods to be ready")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		opts.UseTUI = f.UseTUI()
@@ -101,11 +116,16 @@ func initRun(ctx context.Context, opts *Options) error {
 	if err := realDomain(loaded, opts.DryRun); err != nil {
 		return err
 	}
+	b, err := useBundle(opts, loaded.Config)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 	r, err := render.New()
 	if err != nil {
 		return err
 	}
-	p, err := Plan(loaded.Config, r, opts.Deps)
+	p, err := b.plan(loaded.Config, r, opts.Deps)
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ state = %q
 	})
 }
 
-func (s *server) ctrPath() string   { return filepath.Join(s.binDir, "ctr") }
+func (s *server) ctrPath() string    { return filepath.Join(s.binDir, "ctr") }
 func (s *server) cniConfDir() string { return s.dir("agent", "etc", "cni", "net.d") }
 
 // importImages imports every image tarball in agent/images into the k8s.io

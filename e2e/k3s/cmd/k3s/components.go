@@ -51,7 +51,6 @@ var components = map[string]func(args []string) int{
 		c.SetArgs(args)
 		return cli.Run(c)
 	},
-
 }
 
 // runKubectl is kubectl; like k3s's, it uses k3s's kubeconfig unless told

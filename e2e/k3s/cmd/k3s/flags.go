@@ -165,7 +165,10 @@ func parseServerFlags(args []string) (*serverOptions, error) {
 		pauseImage:          defaultPauseImage,
 		extraArgs:           map[string][]string{},
 	}
-	type kv struct{ spec *flagSpec; name, value string }
+	type kv struct {
+		spec        *flagSpec
+		name, value string
+	}
 	var cli []kv
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -199,11 +202,9 @@ func parseServerFlags(args []string) (*serverOptions, error) {
 	if err := o.readConfigFile(); err != nil {
 		return nil, err
 	}
-	cliDisable := false
+	// The command line's values come after config.yaml's; --disable adds to
+	// its list, as in k3s.
 	for _, f := range cli {
-		if f.spec.names[0] == "disable" && !cliDisable {
-			cliDisable = true // the command line's list adds to config.yaml's
-		}
 		if err := f.spec.set(o, f.value); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}

@@ -23,9 +23,9 @@ import (
 func (s *server) prepareNode() error {
 	// As k3s: forwarding and bridged traffic through iptables.
 	for path, want := range map[string]string{
-		"net/ipv4/ip_forward":                  "1",
-		"net/bridge/bridge-nf-call-iptables":   "1",
-		"net/bridge/bridge-nf-call-ip6tables":  "1",
+		"net/ipv4/ip_forward":                 "1",
+		"net/bridge/bridge-nf-call-iptables":  "1",
+		"net/bridge/bridge-nf-call-ip6tables": "1",
 	} {
 		if err := writeSysctl(path, want); err != nil {
 			warnf("sysctl %s=%s: %v", strings.ReplaceAll(path, "/", "."), want, err)

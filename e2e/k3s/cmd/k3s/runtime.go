@@ -26,9 +26,9 @@ const payloadMagic = "K3S-STANDIN-RT01"
 const trailerLen = 32 + 8 + len(payloadMagic)
 
 type payload struct {
-	hash          string
-	offset, size  int64
-	file          string
+	hash         string
+	offset, size int64
+	file         string
 }
 
 func findPayload() (*payload, error) {

@@ -201,7 +201,10 @@ func (s *server) certificates() error {
 	_, svcNet, _ := net.ParseCIDR(s.o.serviceCIDR)
 	apiIP := append(net.IP(nil), svcNet.IP.To4()...)
 	apiIP[3]++
-	clients := []struct{ name, cn string; orgs []string }{
+	clients := []struct {
+		name, cn string
+		orgs     []string
+	}{
 		{"client-admin", "system:admin", []string{"system:masters"}},
 		{"client-kube-apiserver", "system:kube-apiserver", []string{"system:masters"}},
 		{"client-controller", "system:kube-controller-manager", nil},
@@ -274,7 +277,14 @@ func (s *server) writeAdminKubeconfig() error {
 // journal) with the component's name in front.
 func (s *server) start(name, path string, args, env []string, logFile string) (*child, error) {
 	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// Only this process speaks to systemd (NotifyAccess=main): etcd and the
+	// kubelet would otherwise try to send their own READY=1.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out io.Writer
 	var pw *io.PipeWriter

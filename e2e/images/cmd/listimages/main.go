@@ -92,6 +92,11 @@ func run(chartPath, valuesPath, rel, ns, kubeVersion, manifestOut string, out io
 		}
 	}
 	found := map[string][]string{}
+	// Images the operator would use only when a custom resource does not
+	// name its own: flag -> image and where.
+	type deflt struct{ img, where string }
+	defaults := map[string]deflt{}
+	crWithoutImage := map[string]bool{} // "Prometheus", "Alertmanager", "Thanos"
 	for _, doc := range splitDocs(all.String()) {
 		var obj map[string]any
 		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
@@ -106,10 +111,42 @@ func run(chartPath, valuesPath, rel, ns, kubeVersion, manifestOut string, out io
 			name, _ = md["name"].(string)
 		}
 		where := kind + "/" + name
+		if spec, ok := obj["spec"].(map[string]any); ok {
+			switch kind {
+			case "Prometheus", "Alertmanager":
+				if s, _ := spec["image"].(string); s == "" {
+					crWithoutImage[kind] = true
+				}
+				if th, ok := spec["thanos"].(map[string]any); ok && kind == "Prometheus" {
+					if s, _ := th["image"].(string); s == "" {
+						crWithoutImage["Thanos"] = true
+					}
+				}
+			case "ThanosRuler":
+				if s, _ := spec["image"].(string); s == "" {
+					crWithoutImage["Thanos"] = true
+				}
+			}
+		}
 		walk(obj, "", func(path, img string) {
+			for flag, k := range defaultFlags {
+				if strings.HasSuffix(path, " "+flag) {
+					defaults[k] = deflt{img, where + ": " + path}
+					return
+				}
+			}
 			found[img] = append(found[img], where+": "+path)
 		})
 	}
+	var unused []string
+	for k, d := range defaults {
+		if crWithoutImage[k] {
+			found[d.img] = append(found[d.img], d.where)
+		} else {
+			unused = append(unused, fmt.Sprintf("# not needed: %s (%s; no %s resource without its own image)", d.img, d.where, k))
+		}
+	}
+	sort.Strings(unused)
 	if len(found) == 0 {
 		return errors.New("no image found in the rendered chart")
 	}
@@ -120,6 +157,9 @@ func run(chartPath, valuesPath, rel, ns, kubeVersion, manifestOut string, out io
 	sort.Strings(imgs)
 	for _, img := range imgs {
 		fmt.Fprintf(out, "%s\t%s\n", img, strings.Join(found[img], ", "))
+	}
+	for _, u := range unused {
+		fmt.Fprintln(out, u)
 	}
 	return nil
 }
@@ -150,6 +190,14 @@ func splitDocs(s string) []string {
 	}
 	docs = append(docs, cur.String())
 	return docs
+}
+
+// defaultFlags are the operator flags whose image is used only for custom
+// resources that do not set their own image.
+var defaultFlags = map[string]string{
+	"--prometheus-default-base-image":   "Prometheus",
+	"--alertmanager-default-base-image": "Alertmanager",
+	"--thanos-default-base-image":       "Thanos",
 }
 
 // operatorImageFlags are the prometheus-operator flags that name images it

@@ -10,6 +10,7 @@
 // Environment:
 //
 //	PORT                 listen port (default 3000, homelab's app.port)
+//	LISTEN_HOST          listen address (default: all; tests on a host use 127.0.0.1)
 //	HEALTH_PATH          extra health path (homelab's app.healthPath; "/" by default, which is always served)
 //	APP_SHUTDOWN_DELAY   on SIGTERM keep serving this long before closing (default 5s), so that
 //	                     requests routed before the endpoint is removed still succeed
@@ -39,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -195,7 +197,7 @@ func main() {
 	s := &server{stateFile: filepath.Join(dir, "homelab-e2e-app-unhealthy"), started: time.Now(), host: host}
 	mux := http.NewServeMux()
 	mux.Handle("/", s)
-	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: net.JoinHostPort(env("LISTEN_HOST", ""), port), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		sig := make(chan os.Signal, 1)

@@ -65,6 +65,16 @@ type Sources struct {
 	K3sBinary, Airgap map[string][]byte
 	// Requests counts the requests the registry answered.
 	Requests func() int
+
+	servers []*httptest.Server
+}
+
+// Close stops every server now (they also stop when the test ends), to show
+// that what follows needs no network.
+func (s *Sources) Close() {
+	for _, srv := range s.servers {
+		srv.Close()
+	}
 }
 
 // ChartsDir is the directory of the committed upstream charts.
@@ -120,10 +130,12 @@ func Serve(t testing.TB) *Sources {
 		w.Write(data)
 	}))
 	t.Cleanup(rel.Close)
+	s.servers = append(s.servers, rel)
 	s.K3sURL = rel.URL
 
 	charts := httptest.NewServer(http.FileServer(http.Dir(ChartsDir())))
 	t.Cleanup(charts.Close)
+	s.servers = append(s.servers, charts)
 	s.ChartRepo = charts.URL
 
 	// The registry, with every image the real charts reference.
@@ -134,6 +146,7 @@ func Serve(t testing.TB) *Sources {
 		handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(reg.Close)
+	s.servers = append(s.servers, reg)
 	s.Requests = func() int { return int(n.Load()) }
 	s.Registry = strings.TrimPrefix(reg.URL, "http://")
 	s.Mirrors = map[string]string{}

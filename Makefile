@@ -4,7 +4,7 @@ BIN     ?= bin/homelab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/homelab-dev/homelab/pkg/app.version=$(VERSION)
 
-.PHONY: build test testenv testenv-down lint fmt bench deps
+.PHONY: build test testenv testenv-down lint fmt bench deps e2e
 
 TESTENV := bash .ci/testenv/testenv
 
@@ -38,3 +38,8 @@ bench: testenv
 # Debian packages the tests run for real (see .ci/run).
 deps:
 	bash .ci/install-deps
+
+# The whole journey on a booted Debian machine with the k3s stand-in and the real
+# charts (e2e/README.md). Needs root; caches under ~/.cache/homelab-e2e.
+e2e:
+	bash e2e/run

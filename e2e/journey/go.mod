@@ -1,0 +1,3 @@
+module github.com/homelab-dev/homelab/e2e/journey
+
+go 1.22

@@ -30,6 +30,7 @@ type Options struct {
 
 	Output     string
 	Arch       string
+	ListImages bool
 	K3sBaseURL string
 	// Mirrors maps registry hosts to mirrors (bundle.Options.Mirrors); not
 	// a flag: tests set it.
@@ -40,7 +41,7 @@ type Options struct {
 func NewCmdBundle(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
-		Use:   "bundle -o FILE [--arch amd64|arm64]",
+		Use:   "bundle (-o FILE [--arch amd64|arm64] | --list-images)",
 		Short: "Gather everything init downloads into one archive, for a server without internet",
 		Long: heredoc.Docf(`
 			On a machine with internet, download everything 'homelab init' would download
@@ -63,6 +64,9 @@ func NewCmdBundle(f *cmdutil.Factory, runF func(context.Context, *Options) error
 
 			Make the bundle with the configuration the server will use: the k3s and
 			chart versions must match.
+
+			--list-images prints the images only (one per line, on stdout), fetching
+			just the charts: for mirroring them into a registry of your own.
 		`),
 		Example: heredoc.Doc(`
 			# On a connected machine: a bundle for an amd64 server
@@ -70,6 +74,9 @@ func NewCmdBundle(f *cmdutil.Factory, runF func(context.Context, *Options) error
 
 			# For a Raspberry Pi 4/5 (arm64), with the server's configuration
 			$ homelab bundle --config homelab.yaml --arch arm64 -o homelab-bundle-arm64.tar
+
+			# Just the images the charts run, to mirror them elsewhere
+			$ homelab bundle --list-images
 
 			# Then copy it to the server and install from it, offline
 			$ scp homelab-bundle.tar server:
@@ -81,6 +88,7 @@ func NewCmdBundle(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "", "file to write the bundle to (required)")
 	fl.StringVar(&opts.Arch, "arch", defaultArch(), "architecture of the server: "+strings.Join(bundlepkg.Arches, " or "))
+	fl.BoolVar(&opts.ListImages, "list-images", false, "print the images the charts run (one per line) and write no bundle")
 	fl.StringVar(&opts.K3sBaseURL, "k3s-base-url", "", "k3s release download URL (a mirror with the GitHub release layout)")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		if err := validate(opts); err != nil {
@@ -105,6 +113,12 @@ func defaultArch() string {
 
 // validate checks the flags before anything is downloaded.
 func validate(opts *Options) error {
+	if opts.ListImages {
+		if opts.Output != "" {
+			return cmdutil.FlagErrorf("--list-images and --output cannot be used together: --list-images writes no bundle")
+		}
+		return nil
+	}
 	if opts.Output == "" {
 		return cmdutil.FlagErrorf("--output (-o) is required: the file to write the bundle to, like -o homelab-bundle.tar")
 	}
@@ -132,6 +146,16 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	cfg := loaded.Config
+	if opts.ListImages {
+		refs, err := bundlepkg.ListImages(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		for _, r := range refs {
+			fmt.Fprintln(opts.IO.Out, r)
+		}
+		return nil
+	}
 	out := opts.IO.ErrOut
 	fmt.Fprintf(out, "Gathering an offline bundle for linux/%s: k3s %s, kube-prometheus-stack %s, prometheus-blackbox-exporter %s\n",
 		opts.Arch, cfg.K3s.Version, cfg.Monitoring.ChartVersion, cfg.Monitoring.Blackbox.ChartVersion)

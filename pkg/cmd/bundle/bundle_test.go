@@ -46,6 +46,7 @@ func TestBadFlagsExit2BeforeAnything(t *testing.T) {
 		{[]string{"-o", filepath.Join(dir, "nope", "b.tar")}, "directory " + filepath.Join(dir, "nope")},
 		{[]string{"-o", dir}, "is a directory"},
 		{[]string{"-o", "b.tar", "extra"}, "unknown command"},
+		{[]string{"-o", "b.tar", "--list-images"}, "--list-images and --output cannot be used together"},
 	} {
 		code, _, stderr := run(t, never, tc.args...)
 		if code != cmdutil.ExitUsage || !strings.Contains(stderr, tc.want) {
@@ -87,6 +88,27 @@ func TestBundleCommandWritesAVerifiedBundle(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
+	}
+}
+
+func TestListImagesPrintsTheImagesOnly(t *testing.T) {
+	src := bundletest.Serve(t)
+	cfgFile := filepath.Join(t.TempDir(), "homelab.yaml")
+	if err := os.WriteFile(cfgFile, []byte("apiVersion: homelab/v1alpha1\nmonitoring:\n  chartRepo: "+src.ChartRepo+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := src.Requests()
+	ios, _, out, errOut := iostreams.Test()
+	f := cmdutil.New(ios, "test")
+	code := app.RunWith(context.Background(), []string{"bundle", "--list-images", "--config", cfgFile}, f)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if got := strings.Fields(out.String()); strings.Join(got, " ") != strings.Join(src.Refs, " ") {
+		t.Errorf("stdout %q\nwant %q", got, src.Refs)
+	}
+	if src.Requests() != before {
+		t.Error("--list-images pulled images")
 	}
 }
 

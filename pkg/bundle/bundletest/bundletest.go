@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -153,16 +154,7 @@ func Serve(t testing.TB) *Sources {
 	for _, h := range []string{"quay.io", "docker.io", "ghcr.io", "registry.k8s.io"} {
 		s.Mirrors[h] = s.Registry
 	}
-	cfg := s.Config(t)
-	stack, err := loader.Load(filepath.Join(ChartsDir(), "kube-prometheus-stack-88.5.3.tgz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bb, err := loader.Load(filepath.Join(ChartsDir(), "prometheus-blackbox-exporter-11.17.2.tgz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	refs, err := bundle.ConfigImages(context.Background(), cfg, bundle.Charts{Stack: stack, Blackbox: bb})
+	refs, err := chartRefs(s.Config(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +250,31 @@ func Make(t testing.TB, arch string) (string, *Sources) {
 		t.Fatal(err)
 	}
 	return file, s
+}
+
+// chartRefs renders the upstream charts once per test binary: the image
+// list does not depend on the chart repository's URL.
+var (
+	refsOnce sync.Once
+	refsList []string
+	refsErr  error
+)
+
+func chartRefs(cfg *config.Config) ([]string, error) {
+	refsOnce.Do(func() {
+		stack, err := loader.Load(filepath.Join(ChartsDir(), "kube-prometheus-stack-88.5.3.tgz"))
+		if err != nil {
+			refsErr = err
+			return
+		}
+		bb, err := loader.Load(filepath.Join(ChartsDir(), "prometheus-blackbox-exporter-11.17.2.tgz"))
+		if err != nil {
+			refsErr = err
+			return
+		}
+		refsList, refsErr = bundle.ConfigImages(context.Background(), cfg, bundle.Charts{Stack: stack, Blackbox: bb})
+	})
+	return refsList, refsErr
 }
 
 func hexSum(data []byte) string {

@@ -283,7 +283,7 @@ func run(specPath, out string) error {
 	if err := dec.Decode(&spec); err != nil {
 		return fmt.Errorf("%s: %w", specPath, err)
 	}
-	tag, err := name.NewTag(spec.Ref, name.StrictValidation)
+	tag, err := name.NewTag(spec.Ref)
 	if err != nil {
 		return fmt.Errorf("ref %q: %w", spec.Ref, err)
 	}
@@ -302,12 +302,19 @@ func run(specPath, out string) error {
 	if err != nil {
 		return err
 	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
 	st, err := os.Stat(out)
 	if err != nil {
 		return err
 	}
-	// One line for the build script's index: ref, manifest digest, size.
-	fmt.Printf("%s\t%s\t%d\n", tag.String(), d, st.Size())
+	// One line for the build script's index: ref, image ID (config digest:
+	// the same in containerd after an import), the manifest digest as
+	// go-containerregistry computes it (containerd writes its own manifest
+	// when it imports a docker archive), size.
+	fmt.Printf("%s\t%s\t%s\t%d\n", tag.String(), id, d, st.Size())
 	return nil
 }
 
@@ -323,7 +330,7 @@ func combineArchives(out string, ins []string) error {
 		}
 		for _, d := range m {
 			for _, t := range d.RepoTags {
-				tag, err := name.NewTag(t, name.StrictValidation)
+				tag, err := name.NewTag(t)
 				if err != nil {
 					return fmt.Errorf("%s: %w", in, err)
 				}

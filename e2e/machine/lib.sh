@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # (variables used by the scripts that source this)
 # Shared by e2e/machine/machine and e2e/machine/build.sh. Source it; do not run it.
 # Nothing here writes the Debian mirror's host name anywhere: it is read from apt's configuration
 # when needed and masked in every log.
@@ -60,8 +60,9 @@ cg_create() {
     esac
     [ -d "$mnt" ] || continue
     d="$mnt${cur%/}/homelab-e2e"
+    # (another machine's cg_remove may remove the shared parent at the same moment: try again)
+    mkdir -p "$d/$name" 2>/dev/null || mkdir -p "$d/$name" 2>/dev/null || mkdir -p "$d/$name"
     for sub in "$d" "$d/$name"; do
-      mkdir -p "$sub"
       if [ -e "$sub/cpuset.cpus" ] && [ -z "$(cat "$sub/cpuset.cpus")" ]; then
         cat "$(dirname "$sub")/cpuset.cpus" > "$sub/cpuset.cpus"
         cat "$(dirname "$sub")/cpuset.mems" > "$sub/cpuset.mems"

@@ -43,7 +43,7 @@ func NewCmdBundle(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	cmd := &cobra.Command{
 		Use:   "bundle (-o FILE [--arch amd64|arm64] | --list-images)",
 		Short: "Gather everything init downloads into one archive, for a server without internet",
-		Long: heredoc.Docf(`
+		Long: heredoc.Doc(`
 			On a machine with internet, download everything 'homelab init' would download
 			for the configuration, and write it to one archive for a server that has none:
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"syscall"
 )
 
 // maxManifest bounds the manifest read into memory.
@@ -59,6 +60,9 @@ func Open(file string, o OpenOptions) (*Bundle, error) {
 	})
 	if err != nil {
 		os.RemoveAll(dir)
+		if errors.Is(err, syscall.ENOSPC) {
+			err = fmt.Errorf("%w (the bundle is extracted under %s: set TMPDIR to a directory with room for it)", err, filepath.Dir(dir))
+		}
 		return nil, err
 	}
 	return &Bundle{Archive: file, Dir: dir, Manifest: *m}, nil

@@ -119,7 +119,7 @@ func TestInterruptedInitKeepsARecordOfWhatItDid(t *testing.T) {
 	if code, _, stderr := m.init(ctx); code != 130 {
 		t.Fatalf("exit %d, want 130\n%s", code, stderr)
 	}
-	if got := strings.Join(keys(m.record()), " "); got != "apt-package:nginx k3s" {
+	if got := strings.Join(keys(m.record()), " "); got != "file:"+layout.Binary+" file:"+selfinstall.StampPath+" apt-package:nginx k3s" {
 		t.Errorf("record after the interruption: %s", got)
 	}
 }
@@ -268,10 +268,13 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if data, _ := os.ReadFile(m.h.Path(layout.NginxSite)); string(data) != mine {
 		t.Errorf("the user's site was not put back:\n%s", data)
 	}
-	for _, p := range []string{k3s.BinaryPath, k3s.UnitPath, "/usr/sbin/nginx"} {
-		if _, err := os.Stat(m.h.Path(p)); err != nil {
+	for _, p := range []string{k3s.BinaryPath, k3s.UnitPath, "/usr/sbin/nginx", k3s.CommandLink("kubectl")} {
+		if _, err := os.Lstat(m.h.Path(p)); err != nil {
 			t.Errorf("%s was removed without being asked: %v", p, err)
 		}
+	}
+	if _, err := os.Lstat(m.h.Path(layout.Binary)); err == nil {
+		t.Errorf("the homelab binary init installed is still at %s", layout.Binary)
 	}
 	_, _, secret := m.names()
 	if _, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); err != nil {
@@ -280,7 +283,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if _, err := m.kube.Dynamic.Resource(record.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
 		t.Errorf("the CRD was deleted without --crds: %v", err)
 	}
-	if got := strings.Join(keys(m.record()), " "); got != fmt.Sprintf("apt-package:nginx k3s secret:%s/%s", m.ns, secret) {
+	if got := strings.Join(keys(m.record()), " "); got != fmt.Sprintf("apt-package:nginx k3s k3s-link:/usr/local/bin/kubectl k3s-link:/usr/local/bin/crictl k3s-link:/usr/local/bin/ctr secret:%s/%s", m.ns, secret) {
 		t.Errorf("the record should list only what was kept, lists %s", got)
 	}
 	if !strings.Contains(stderr, "Removed what homelab installed.") || !strings.Contains(stderr, "k3s "+k3sVersion+" (--k3s)") {
@@ -320,7 +323,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("uninstall of everything: exit %d\n%s", code, stderr)
 	}
-	for _, p := range []string{k3s.BinaryPath, k3s.UnitPath, layout.K3sKubeconfig, layout.Record} {
+	for _, p := range []string{k3s.BinaryPath, k3s.UnitPath, layout.K3sKubeconfig, layout.Record, k3s.CommandLink("kubectl"), k3s.CommandLink("ctr")} {
 		if _, err := os.Lstat(m.h.Path(p)); !os.IsNotExist(err) {
 			t.Errorf("%s is still there (%v)", p, err)
 		}

@@ -154,8 +154,8 @@ func (s *server) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("node %s did not become Ready within %s: %w (see this unit's journal; containerd logs to %s)",
-			s.nodeName, readyTimeout, err, s.dir("agent", "containerd", "containerd.log"))
+		return fmt.Errorf("node %s is not Ready: %w (waited at most %s; see this unit's journal; containerd logs to %s)",
+			s.nodeName, err, readyTimeout, s.dir("agent", "containerd", "containerd.log"))
 	}
 	logf("node %s is Ready %.1fs after start; notifying systemd", s.nodeName, time.Since(s.started).Seconds())
 	sdNotify("READY=1\nSTATUS=node " + s.nodeName + " is Ready")
@@ -514,7 +514,6 @@ func (s *server) startControllers() error {
 		"--service-cluster-ip-range=" + s.o.serviceCIDR,
 		"--use-service-account-credentials=true",
 		"--configure-cloud-routes=false",
-		"--controllers=*,tokencleaner,-service,-route,-cloud-node-lifecycle",
 		"--leader-elect=false",
 		"--profiling=false",
 	}); err != nil {

@@ -69,7 +69,12 @@ func (s *server) bootstrapOnce(ctx context.Context, client kubernetes.Interface)
 			},
 		},
 	}
-	if _, err := client.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	// Get first: a second Create fails on the taken ClusterIP, not as AlreadyExists.
+	if _, err := client.CoreV1().Services("kube-system").Get(ctx, svc.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := client.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("Service kube-dns: %w", err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("Service kube-dns: %w", err)
 	}
 	slice := &discoveryv1.EndpointSlice{

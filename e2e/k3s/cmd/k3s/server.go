@@ -345,28 +345,39 @@ func (s *server) component(name string, args []string) (*child, error) {
 		[]string{childEnv + "=" + name}, "")
 }
 
-// stopChildren stops the components newest first (kubelet before
-// containerd, containerd before etcd). Containers keep running in their
-// shims, as with k3s and KillMode=process.
+// stopChildren stops the Kubernetes components together, then containerd,
+// then etcd (what they need while shutting down). Containers keep running
+// in their shims, as with k3s and KillMode=process.
 func (s *server) stopChildren() {
 	s.mu.Lock()
 	children := append([]*child(nil), s.children...)
 	s.mu.Unlock()
-	for i := len(children) - 1; i >= 0; i-- {
-		c := children[i]
-		select {
-		case <-c.done:
-			continue
-		default:
+	var first, last []*child
+	for _, c := range children {
+		if c.name == "containerd" || c.name == "etcd" {
+			last = append([]*child{c}, last...) // containerd before etcd
+		} else {
+			first = append(first, c)
 		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			warnf("%s did not stop within 10s of SIGTERM; killing it", c.name)
-			_ = c.cmd.Process.Kill()
-			<-c.done
+	}
+	stop := func(group []*child) {
+		for _, c := range group {
+			_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		}
+		deadline := time.Now().Add(10 * time.Second)
+		for _, c := range group {
+			select {
+			case <-c.done:
+			case <-time.After(time.Until(deadline)):
+				warnf("%s did not stop within 10s of SIGTERM; killing it", c.name)
+				_ = c.cmd.Process.Kill()
+				<-c.done
+			}
+		}
+	}
+	stop(first)
+	for _, c := range last {
+		stop([]*child{c})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/render"
 )
@@ -45,7 +46,7 @@ func renderInputs(cfg *config.Config, charts Charts) ([]RenderInput, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := valuesYAML(f.Data)
+		v, err := helm.ValuesFromYAML(f.Data)
 		if err != nil {
 			return nil, fmt.Errorf("values %s: %w", c.path, err)
 		}

@@ -17,7 +17,6 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // RenderInput is one chart as homelab installs it: the loaded chart, the
@@ -341,16 +340,4 @@ func NormalizeImage(img string) (string, error) {
 		return "", err
 	}
 	return reference.TagNameOnly(named).String(), nil
-}
-
-// valuesYAML parses a rendered values file.
-func valuesYAML(data []byte) (map[string]any, error) {
-	var v map[string]any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, err
-	}
-	if v == nil {
-		v = map[string]any{}
-	}
-	return v, nil
 }

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,48 +144,6 @@ func TestWriteNamesWhatFailedAndLeavesNothing(t *testing.T) {
 	}
 }
 
-// tamper rewrites the bundle through edit, which sees every entry.
-func tamper(t *testing.T, file string, edit func(hdr *tar.Header, data []byte) (*tar.Header, []byte), extra ...[2]string) string {
-	t.Helper()
-	in, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out := filepath.Join(t.TempDir(), "tampered.tar")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr, tw := tar.NewReader(in), tar.NewWriter(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
-		hdr, data = edit(hdr, data)
-		if hdr == nil {
-			continue
-		}
-		hdr.Size = int64(len(data))
-		tw.WriteHeader(hdr)
-		tw.Write(data)
-	}
-	for _, e := range extra {
-		tw.WriteHeader(&tar.Header{Name: e[0], Mode: 0o644, Size: int64(len(e[1])), Typeflag: tar.TypeReg})
-		tw.Write([]byte(e[1]))
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestVerifyCatchesBadBundles(t *testing.T) {
 	file, _ := bundletest.Make(t, "amd64")
 	m, err := bundle.Verify(file, "amd64")
@@ -201,7 +157,7 @@ func TestVerifyCatchesBadBundles(t *testing.T) {
 		arch       string
 	}{
 		{"tampered chart", "charts/prometheus-blackbox-exporter-11.17.2.tgz has sha256", func() string {
-			return tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
+			return bundletest.Tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
 				if strings.HasPrefix(hdr.Name, "charts/prometheus-blackbox") {
 					data = bytes.Clone(data)
 					data[100] ^= 1
@@ -210,7 +166,7 @@ func TestVerifyCatchesBadBundles(t *testing.T) {
 			})
 		}, "amd64"},
 		{"tampered binary, other size", "k3s/k3s is 5 bytes, the manifest says", func() string {
-			return tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
+			return bundletest.Tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
 				if hdr.Name == m.K3s.Binary {
 					data = []byte("evil\n")
 				}
@@ -218,7 +174,7 @@ func TestVerifyCatchesBadBundles(t *testing.T) {
 			})
 		}, "amd64"},
 		{"missing images", "images/homelab-chart-images-amd64.tar is missing from the archive", func() string {
-			return tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
+			return bundletest.Tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
 				if hdr.Name == m.ImagesFile {
 					return nil, nil
 				}
@@ -226,10 +182,10 @@ func TestVerifyCatchesBadBundles(t *testing.T) {
 			})
 		}, "amd64"},
 		{"extra file", "evil.sh is in the archive but not in its manifest", func() string {
-			return tamper(t, file, keep, [2]string{"evil.sh", "#!/bin/sh\n"})
+			return bundletest.Tamper(t, file, keep, [2]string{"evil.sh", "#!/bin/sh\n"})
 		}, "amd64"},
 		{"path outside", "../escape is in the archive but not in its manifest", func() string {
-			return tamper(t, file, keep, [2]string{"../escape", "x"})
+			return bundletest.Tamper(t, file, keep, [2]string{"../escape", "x"})
 		}, "amd64"},
 		{"wrong arch", "it is for amd64, this machine is arm64", func() string { return file }, "arm64"},
 		{"not a bundle", "not a homelab bundle", func() string {

@@ -3,8 +3,6 @@ package init_test
 import (
 	"archive/tar"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -136,36 +134,10 @@ func TestInitBundleRefusesBadInputAndChangesNothing(t *testing.T) {
 
 // tampered is a copy of the bundle with one byte of the image tarball flipped.
 func tampered(t *testing.T, file string) string {
-	t.Helper()
-	in, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out := filepath.Join(t.TempDir(), "tampered.tar")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr, tw := tar.NewReader(in), tar.NewWriter(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
+	return bundletest.Tamper(t, file, func(hdr *tar.Header, data []byte) (*tar.Header, []byte) {
 		if strings.HasPrefix(hdr.Name, "images/") {
 			data[len(data)/2] ^= 0xff
 		}
-		tw.WriteHeader(hdr)
-		tw.Write(data)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+		return hdr, data
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -66,21 +67,28 @@ type stamp struct {
 // release that an earlier init installed.
 func Step(h host.Host, s Self) plan.Step {
 	target := s.Target()
-	name := "homelab binary"
-	load := func() ([]byte, string, error) {
+
+	read := func() ([]byte, error) {
 		data, err := os.ReadFile(s.Executable)
 		if err != nil {
-			return nil, "", fmt.Errorf("read the running homelab binary %s: %w", s.Executable, err)
+			return nil, fmt.Errorf("read the running homelab binary %s: %w", s.Executable, err)
 		}
-		return data, digest(data), nil
+		return data, nil
 	}
+	// The running binary does not change during a run: hash it once,
+	// however often the runner checks (it is tens of MiB), and keep only
+	// the digest.
+	runningDigest := sync.OnceValues(func() (string, error) {
+		data, err := read()
+		return digest(data), err
+	})
 	return plan.Step{
-		Name: name,
+		Name: "homelab binary",
 		Check: func(context.Context) (plan.Status, error) {
 			if s.OnRealRoot && target == filepath.Clean(s.Executable) {
 				return plan.Status{Summary: "the units run this binary where it is: " + target}, nil
 			}
-			_, want, err := load()
+			want, err := runningDigest()
 			if err != nil {
 				return plan.Status{}, err
 			}
@@ -103,7 +111,7 @@ func Step(h host.Host, s Self) plan.Step {
 			return plan.Status{Pending: true, Summary: fmt.Sprintf("replace the homelab at %s with this one (%s)", target, s.Version)}, nil
 		},
 		Apply: func(context.Context) error {
-			data, want, err := load()
+			data, err := read()
 			if err != nil {
 				return err
 			}
@@ -114,6 +122,7 @@ func Step(h host.Host, s Self) plan.Step {
 			if err != nil {
 				return err
 			}
+			want := digest(data)
 			if got := digest(back); got != want {
 				return fmt.Errorf("installed %s has sha256 %s, want %s (disk full or a concurrent write?)", target, got, want)
 			}

@@ -7,13 +7,16 @@ package render
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
@@ -379,4 +382,89 @@ func firstKeys(m map[string]int, n int) string {
 		keys = append(keys[:n], "...")
 	}
 	return " " + strings.Join(keys, ", ")
+}
+
+// Prometheus's memory target, retention and intervals are consistent with
+// its limit, its volume and the profile.
+func TestScrapeProfilePrometheusSizing(t *testing.T) {
+	cfg := defaultConfig(t)
+	objs := renderStack(t, ourStackValues(t))
+	var spec map[string]any
+	for _, o := range objs {
+		if o.kind() == "Prometheus" {
+			spec, _ = o["spec"].(map[string]any)
+		}
+	}
+	if spec == nil {
+		t.Fatal("no Prometheus object rendered")
+	}
+	limit := resource.MustParse(str(spec, "resources", "limits", "memory"))
+	request := resource.MustParse(str(spec, "resources", "requests", "memory"))
+	ratio := ""
+	for _, a := range list(spec, "additionalArgs") {
+		if str(a, "name") == "auto-gomemlimit.ratio" {
+			ratio = str(a, "value")
+		}
+	}
+	r, err := strconv.ParseFloat(ratio, 64)
+	if err != nil || r <= 0.5 || r >= 0.9 {
+		t.Fatalf("auto-gomemlimit.ratio %q: want a ratio between 0.5 and 0.9 (Prometheus's default is 0.9)", ratio)
+	}
+	gomemlimit := float64(limit.Value()) * r
+	if gomemlimit <= float64(request.Value()) {
+		t.Errorf("GOMEMLIMIT %.0f MiB is not above the request %s", gomemlimit/(1<<20), request.String())
+	}
+	// Measured (issue 17) with the profile's kind: 140 MiB RSS after 10
+	// minutes. The goal is under half the limit.
+	if measured := int64(140 << 20); measured*2 > limit.Value() {
+		t.Errorf("limit %s: the measured 140 MiB is not under half of it", limit.String())
+	}
+	t.Logf("memory: request %s, limit %s, GOMEMLIMIT %.0f MiB (ratio %s)", request.String(), limit.String(), gomemlimit/(1<<20), ratio)
+
+	// The size cap (blocks, WAL and head chunks) leaves a quarter of the
+	// volume for compaction, which writes a block before deleting its sources.
+	size, err := prometheusBytes(str(spec, "retentionSize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	volume := resource.MustParse(cfg.Monitoring.Prometheus.StorageSize)
+	if int64(size)*4 > volume.Value()*3 {
+		t.Errorf("retentionSize %s is more than 3/4 of the volume %s", str(spec, "retentionSize"), volume.String())
+	}
+	if got := str(spec, "retention"); got != cfg.Monitoring.Prometheus.Retention {
+		t.Errorf("retention %q, want the configuration's %q", got, cfg.Monitoring.Prometheus.Retention)
+	}
+
+	// Every job at 30 s, cAdvisor included.
+	if got := str(spec, "scrapeInterval"); got != "30s" {
+		t.Errorf("scrapeInterval %q, want 30s", got)
+	}
+	for _, o := range objs {
+		if o.kind() != "ServiceMonitor" {
+			continue
+		}
+		sm, _ := o["spec"].(map[string]any)
+		for _, ep := range list(sm, "endpoints") {
+			if iv := str(ep, "interval"); iv != "" && iv != "30s" {
+				t.Errorf("%s %s: interval %s, want the global 30s", o.name(), str(ep, "path"), iv)
+			}
+		}
+	}
+}
+
+// prometheusBytes reads a Prometheus size such as 2GB or 512MB, whose units
+// are powers of 1024.
+func prometheusBytes(s string) (int64, error) {
+	m := regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([KMGTPE]?)i?B$`).FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("size %q: want a Prometheus size like 2GB", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, err
+	}
+	for i := strings.Index("KMGTPE", m[2]); m[2] != "" && i >= 0; i-- {
+		v *= 1024
+	}
+	return int64(v), nil
 }

@@ -31,7 +31,7 @@ func TestHelpListsEveryCommandWithExamples(t *testing.T) {
 	}
 	for _, c := range []string{"init", "deploy-app", "doctor", "render", "version"} {
 		code, out, _ := run(t, c, "--help")
-		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "$ homelab "+c) {
+		if code != 0 || !strings.Contains(out, "Examples:") || !(strings.Contains(out, "$ homelab "+c) || strings.Contains(out, "$ sudo homelab "+c)) {
 			t.Errorf("%s --help: exit %d, want an Examples section running homelab %s:\n%s", c, code, c, out)
 		}
 	}

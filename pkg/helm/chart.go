@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -21,18 +22,25 @@ import (
 )
 
 // Source says where a chart comes from: exactly one of a repository URL
-// (http, https or oci) or a local archive, for offline installs.
+// (http, https or oci), a local archive (offline installs), or a chart
+// directory embedded in homelab itself.
 type Source struct {
 	// RepoURL is a chart repository (https://prometheus-community.github.io/helm-charts)
 	// or an OCI registry path (oci://ghcr.io/prometheus-community/charts).
 	RepoURL string
 	// Archive is a local chart .tgz; it wins over RepoURL.
 	Archive string
+	// Files is a chart directory (Chart.yaml at its top), for homelab's own
+	// embedded charts; it wins over Archive and RepoURL.
+	Files   fs.FS
 	Name    string
 	Version string
 }
 
 func (s Source) String() string {
+	if s.Files != nil {
+		return fmt.Sprintf("%s %s (built into homelab)", s.Name, s.Version)
+	}
 	if s.Archive != "" {
 		return s.Archive
 	}
@@ -46,6 +54,12 @@ func (s Source) isOCI() bool { return registry.IsOCI(s.RepoURL) }
 // index; a cached archive is re-checked before use.
 func (e *Engine) loadChart(src Source) (*chart.Chart, error) {
 	switch {
+	case src.Files != nil:
+		ch, err := loadFS(src.Files)
+		if err != nil {
+			return nil, fmt.Errorf("load chart %s: %w", src.Name, err)
+		}
+		return e.checkIdentity(ch, src)
 	case src.Archive != "":
 		ch, err := loader.Load(src.Archive)
 		if err != nil {
@@ -95,6 +109,8 @@ func (e *Engine) FetchArchive(src Source) ([]byte, *chart.Chart, error) {
 	var data []byte
 	var err error
 	switch {
+	case src.Files != nil:
+		return nil, nil, fmt.Errorf("chart %s is built into homelab and has no archive", src.Name)
 	case src.Archive != "":
 		data, err = os.ReadFile(src.Archive)
 		if err != nil {
@@ -235,4 +251,24 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// loadFS loads a chart directory from fsys, as loader.LoadDir does from disk.
+func loadFS(fsys fs.FS) (*chart.Chart, error) {
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: p, Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return loader.LoadFiles(files)
 }

@@ -45,6 +45,13 @@ type Release struct {
 	Values    map[string]any
 	// Timeout bounds waiting for the release's resources to be ready.
 	Timeout time.Duration
+	// Verify, when set, replaces Helm's own wait: it runs once the objects
+	// are applied and says whether the new revision works (for the app: its
+	// rollout, with the reason when it fails). A failed Verify marks the
+	// revision failed with that reason and rolls the release back to the
+	// revision deployed before it, verified in turn (see Failed). Without
+	// Verify, Helm waits for every resource and rolls back atomically.
+	Verify func(ctx context.Context) error
 }
 
 // State is what the cluster holds for a release compared with the wanted one.
@@ -165,7 +172,12 @@ func (e *Engine) Apply(ctx context.Context, r Release) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if !installed {
+	switch {
+	case r.Verify != nil && !installed:
+		return e.installVerified(ctx, cfg, ch, r)
+	case r.Verify != nil:
+		return e.upgradeVerified(ctx, cfg, ch, r)
+	case !installed:
 		return e.install(ctx, cfg, ch, r)
 	}
 	return e.upgrade(ctx, cfg, ch, r)

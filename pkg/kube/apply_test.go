@@ -16,11 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
-	"github.com/homelab-dev/homelab/pkg/layout"
-	"github.com/homelab-dev/homelab/pkg/render"
 )
 
 func manifests(t *testing.T, ns, text string) []*unstructured.Unstructured {
@@ -209,44 +206,6 @@ func TestConflictWithAHandEdit(t *testing.T) {
 	cm, _ := c.Typed.CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{})
 	if cm.Data["color"] != "blue" {
 		t.Fatalf("color %q after forced apply", cm.Data["color"])
-	}
-}
-
-// TestRenderedManifestsAreAcceptedByTheAPIServer applies the app manifests
-// that render produces to the real API server (Probe CRD installed by the
-// test environment).
-func TestRenderedManifestsAreAcceptedByTheAPIServer(t *testing.T) {
-	c := kubetest.Client(t)
-	ns := kubetest.Namespace(t, c)
-	ctx := context.Background()
-	cfg, err := config.Defaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.App.Namespace, cfg.Monitoring.Namespace = ns, ns
-	cfg.App.ClusterIP = fmt.Sprintf("10.43.0.%d", 100+time.Now().UnixNano()%100)
-	r, err := render.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := r.Named(cfg, layout.AppManifests)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := kube.Decode(f.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Apply(ctx, objs, kube.ApplyOptions{Set: "app-" + ns}); err != nil {
-		t.Fatalf("API server rejected the rendered manifests: %v", err)
-	}
-	svc, err := c.Typed.CoreV1().Services(ns).Get(ctx, cfg.App.ServiceName, metav1.GetOptions{})
-	if err != nil || svc.Spec.ClusterIP != cfg.App.ClusterIP {
-		t.Fatalf("service clusterIP %v (%v), want %s", svc.Spec.ClusterIP, err, cfg.App.ClusterIP)
-	}
-	res, err := c.Apply(ctx, objs, kube.ApplyOptions{Set: "app-" + ns})
-	if err != nil || count(res, changed) != 0 {
-		t.Fatalf("re-apply of rendered manifests changed %d (%v): %+v", count(res, changed), err, res)
 	}
 }
 

@@ -47,10 +47,13 @@ const (
 	Applying
 	Applied
 	Failed
+	// Progress is news from a running Apply (see Report): a live display
+	// shows it as the step's state, plain output as an indented line.
+	Progress
 )
 
 func (k EventKind) String() string {
-	return [...]string{"checking", "up to date", "would change", "applying", "changed", "failed"}[k]
+	return [...]string{"checking", "up to date", "would change", "applying", "changed", "failed", "progress"}[k]
 }
 
 // Event reports progress, for the TUI or plain output.
@@ -132,7 +135,10 @@ func (r Runner) Run(ctx context.Context, p Plan) (Result, error) {
 		}
 		ev.Kind = Applying
 		emit(ev)
-		if err := s.Apply(ctx); err != nil {
+		report := func(msg string) {
+			emit(Event{Kind: Progress, Index: ev.Index, Total: total, Step: s.Name, Status: Status{Summary: msg}, Elapsed: now().Sub(start)})
+		}
+		if err := s.Apply(context.WithValue(ctx, reporterKey{}, report)); err != nil {
 			ev.Kind, ev.Err, ev.Elapsed = Failed, err, now().Sub(start)
 			emit(ev)
 			return res, fmt.Errorf("%s: %w", s.Name, err)
@@ -161,4 +167,14 @@ func unappliable(p Plan) []string {
 		}
 	}
 	return names
+}
+
+type reporterKey struct{}
+
+// Report tells the plan's display what a running Apply is doing now ("1 of
+// 2 new pods ready"). Outside a runner's Apply it does nothing.
+func Report(ctx context.Context, msg string) {
+	if report, ok := ctx.Value(reporterKey{}).(func(string)); ok {
+		report(msg)
+	}
 }

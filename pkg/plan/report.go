@@ -15,6 +15,10 @@ type TextReport struct {
 
 // Event handles one runner event; use it as Runner.OnEvent.
 func (t TextReport) Event(e Event) {
+	if e.Kind == Progress {
+		fmt.Fprintf(t.W, "      %s\n", firstLine(e.Status.Summary))
+		return
+	}
 	mark := map[EventKind]string{UpToDate: "ok", WouldChange: "~", Applied: "+", Failed: "x"}[e.Kind]
 	if mark == "" {
 		return // checking/applying: interesting only to a live display

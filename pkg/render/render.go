@@ -52,8 +52,8 @@ func (r *Renderer) WithBinary(path string) *Renderer {
 	return &c
 }
 
-// All renders every file init and deploy-app write, in the order they are
-// written.
+// All renders every file init writes, in the order it writes them. The
+// app's objects come from its chart (pkg/deploy).
 func (r *Renderer) All(cfg *config.Config) ([]File, error) {
 	var files []File
 	for _, f := range []struct {
@@ -64,7 +64,6 @@ func (r *Renderer) All(cfg *config.Config) ([]File, error) {
 	}{
 		{layout.ValuesStack, 0o644, "kube-prometheus-stack.yaml.tmpl", valuesView(cfg)},
 		{layout.ValuesBlackbox, 0o644, "prometheus-blackbox-exporter.yaml.tmpl", valuesView(cfg)},
-		{layout.AppManifests, 0o644, "app.yaml.tmpl", appView(cfg)},
 		{layout.PortForwardUnit, 0o644, "grafana-portforward.service.tmpl", unitView(cfg, r.binary)},
 		{layout.NginxSite, 0o644, "nginx-site.conf.tmpl", nginxView(cfg)},
 	} {
@@ -172,18 +171,6 @@ func unitView(c *config.Config, binary string) unitData {
 		Grafana: c.Monitoring.Grafana, Namespace: c.Monitoring.Namespace,
 		Service: c.Monitoring.GrafanaServiceName(), Kubeconfig: layout.K3sKubeconfig, Binary: binary,
 	}
-}
-
-type appData struct {
-	App         config.App
-	Probe       config.Probe
-	Monitoring  config.Monitoring
-	BlackboxURL string
-	AppTarget   string
-}
-
-func appView(c *config.Config) appData {
-	return appData{App: c.App, Probe: c.Monitoring.Probe, Monitoring: c.Monitoring, BlackboxURL: c.BlackboxURL(), AppTarget: c.AppTarget()}
 }
 
 type valuesData struct {

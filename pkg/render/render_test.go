@@ -1,20 +1,12 @@
 package render
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/homelab-dev/homelab/pkg/config"
@@ -107,7 +99,7 @@ func TestEveryFileHasItsHostPathAndMode(t *testing.T) {
 	_, files := renderConfig(t, "default")
 	want := map[string]string{
 		layout.NginxSite: "-rw-r--r--", layout.NginxSiteLink: "Lrwxrwxrwx", layout.PortForwardUnit: "-rw-r--r--",
-		layout.AppManifests: "-rw-r--r--", layout.ValuesStack: "-rw-r--r--", layout.ValuesBlackbox: "-rw-r--r--",
+		layout.ValuesStack: "-rw-r--r--", layout.ValuesBlackbox: "-rw-r--r--",
 		layout.EffectiveConfig: "-rw-------",
 	}
 	if len(files) != len(want) {
@@ -121,141 +113,6 @@ func TestEveryFileHasItsHostPathAndMode(t *testing.T) {
 		if want[f.Path] != mode {
 			t.Errorf("%s: mode %s, want %s", f.Path, mode, want[f.Path])
 		}
-	}
-}
-
-// splitDocs splits multi-document YAML.
-func splitDocs(data []byte) [][]byte {
-	var docs [][]byte
-	for _, d := range bytes.Split(data, []byte("\n---\n")) {
-		if len(bytes.TrimSpace(d)) > 0 {
-			docs = append(docs, d)
-		}
-	}
-	return docs
-}
-
-// TestManifestsDecodeStrictly decodes every manifest into the Kubernetes and
-// prometheus-operator Go types, refusing unknown or duplicate fields, and
-// checks what the API server and Prometheus rely on.
-func TestManifestsDecodeStrictly(t *testing.T) {
-	for name := range configs {
-		t.Run(name, func(t *testing.T) {
-			cfg, files := renderConfig(t, name)
-			docs := splitDocs(fileAt(t, files, layout.AppManifests))
-			if len(docs) != 4 {
-				t.Fatalf("%d documents, want Deployment, Service, Probe, PrometheusRule", len(docs))
-			}
-			var dep appsv1.Deployment
-			var svc corev1.Service
-			var probe monitoringv1.Probe
-			var rule monitoringv1.PrometheusRule
-			for i, into := range []any{&dep, &svc, &probe, &rule} {
-				if err := sigsyaml.UnmarshalStrict(docs[i], into); err != nil {
-					t.Fatalf("document %d does not decode strictly into %T: %v", i+1, into, err)
-				}
-			}
-			checkDeployment(t, cfg, &dep)
-			checkService(t, cfg, &svc, &dep)
-			checkProbe(t, cfg, &probe)
-			checkRule(t, cfg, &rule)
-		})
-	}
-}
-
-func checkDeployment(t *testing.T, cfg *config.Config, dep *appsv1.Deployment) {
-	t.Helper()
-	if dep.APIVersion != "apps/v1" || dep.Kind != "Deployment" || dep.Name != cfg.App.DeploymentName() || dep.Namespace != cfg.App.Namespace {
-		t.Errorf("deployment identity: %s %s %s/%s", dep.APIVersion, dep.Kind, dep.Namespace, dep.Name)
-	}
-	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
-	if err != nil || sel.Empty() {
-		t.Fatalf("deployment has no usable selector (%v): the API server rejects it", err)
-	}
-	if !sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
-		t.Errorf("selector %s does not match pod template labels %v", sel, dep.Spec.Template.Labels)
-	}
-	if *dep.Spec.Replicas != int32(cfg.App.Replicas) {
-		t.Errorf("replicas %d", *dep.Spec.Replicas)
-	}
-	if len(dep.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("%d containers", len(dep.Spec.Template.Spec.Containers))
-	}
-	c := dep.Spec.Template.Spec.Containers[0]
-	if c.Image != cfg.App.Image || c.ImagePullPolicy != corev1.PullNever {
-		t.Errorf("image %q pull policy %q", c.Image, c.ImagePullPolicy)
-	}
-	if fmt.Sprint(c.Command) != fmt.Sprint(cfg.App.Command) && !(len(c.Command) == 0 && len(cfg.App.Command) == 0) {
-		t.Errorf("command %q, want %q", c.Command, cfg.App.Command)
-	}
-	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != cfg.App.HealthPath || p.HTTPGet.Port.String() != "http" {
-			t.Errorf("%s probe %+v, want HTTP GET %s on port http", name, p, cfg.App.HealthPath)
-		}
-	}
-	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != int32(cfg.App.Port) || c.Ports[0].Name != "http" {
-		t.Errorf("ports %+v", c.Ports)
-	}
-	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Memory().IsZero() {
-		t.Errorf("resources %+v: want memory requests and limits", c.Resources)
-	}
-}
-
-func checkService(t *testing.T, cfg *config.Config, svc *corev1.Service, dep *appsv1.Deployment) {
-	t.Helper()
-	if svc.Name != cfg.App.ServiceName || svc.Namespace != cfg.App.Namespace || svc.Spec.ClusterIP != cfg.App.ClusterIP {
-		t.Errorf("service %s/%s clusterIP %s", svc.Namespace, svc.Name, svc.Spec.ClusterIP)
-	}
-	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(dep.Spec.Template.Labels)) {
-		t.Errorf("service selector %v does not select the app's pods %v", svc.Spec.Selector, dep.Spec.Template.Labels)
-	}
-	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != int32(cfg.App.Port) || svc.Spec.Ports[0].TargetPort.String() != "http" {
-		t.Errorf("service ports %+v", svc.Spec.Ports)
-	}
-}
-
-func checkProbe(t *testing.T, cfg *config.Config, p *monitoringv1.Probe) {
-	t.Helper()
-	m := cfg.Monitoring
-	if p.Name != m.Probe.Name || p.Namespace != m.Namespace || p.Labels["release"] != m.Release {
-		t.Errorf("probe %s/%s labels %v: want %s/%s labelled release=%s", p.Namespace, p.Name, p.Labels, m.Namespace, m.Probe.Name, m.Release)
-	}
-	if string(p.Spec.Interval) != m.Probe.Interval || p.Spec.Module != m.Probe.Module || p.Spec.ProberSpec.URL != cfg.BlackboxURL() {
-		t.Errorf("probe spec interval %q module %q prober %q", p.Spec.Interval, p.Spec.Module, p.Spec.ProberSpec.URL)
-	}
-	if p.Spec.Targets.StaticConfig == nil || len(p.Spec.Targets.StaticConfig.Targets) != 1 || p.Spec.Targets.StaticConfig.Targets[0] != cfg.AppTarget() {
-		t.Errorf("probe targets %+v, want %s", p.Spec.Targets.StaticConfig, cfg.AppTarget())
-	}
-}
-
-func checkRule(t *testing.T, cfg *config.Config, r *monitoringv1.PrometheusRule) {
-	t.Helper()
-	if r.Namespace != cfg.Monitoring.Namespace || r.Labels["release"] != cfg.Monitoring.Release {
-		t.Errorf("rule %s/%s labels %v", r.Namespace, r.Name, r.Labels)
-	}
-	if len(r.Spec.Groups) != 1 || len(r.Spec.Groups[0].Rules) != 1 {
-		t.Fatalf("rule groups %+v", r.Spec.Groups)
-	}
-	rule := r.Spec.Groups[0].Rules[0]
-	if rule.Alert != "AppDown" || rule.Expr.String() != `probe_success{job="`+cfg.Monitoring.Probe.Name+`"} == 0` {
-		t.Errorf("alert %s expr %s: want AppDown on the Probe's job", rule.Alert, rule.Expr.String())
-	}
-}
-
-func TestDefaultProbeMatchesReferenceSetup(t *testing.T) {
-	cfg, files := renderConfig(t, "default")
-	var probe monitoringv1.Probe
-	if err := sigsyaml.UnmarshalStrict(splitDocs(fileAt(t, files, layout.AppManifests))[2], &probe); err != nil {
-		t.Fatal(err)
-	}
-	// DESIGN.md section 2: the reference setup's names.
-	if probe.Name != "nextjs-http" || probe.Namespace != "monitoring" || probe.Spec.Module != "http_2xx" || probe.Spec.Interval != "30s" ||
-		probe.Spec.ProberSpec.URL != "blackbox-prometheus-blackbox-exporter.monitoring.svc:9115" ||
-		probe.Spec.Targets.StaticConfig.Targets[0] != "http://nextjs-app-service.default.svc.cluster.local:3000" {
-		t.Errorf("default probe differs from the reference setup: %+v", probe.Spec)
-	}
-	if cfg.Monitoring.GrafanaServiceName() != "lightweight-monitoring-grafana" {
-		t.Errorf("grafana service %s", cfg.Monitoring.GrafanaServiceName())
 	}
 }
 
@@ -379,30 +236,4 @@ func lookup(m map[string]any, path string) any {
 		cur = mm[strings.ReplaceAll(key, "\x00", ".")]
 	}
 	return cur
-}
-
-// TestAlertRulesPassPromtool checks the alert rules with Prometheus's own
-// checker, as the operator would hand them to Prometheus.
-func TestAlertRulesPassPromtool(t *testing.T) {
-	promtool := testutil.NeedProgram(t, "promtool")
-	for name := range configs {
-		t.Run(name, func(t *testing.T) {
-			_, files := renderConfig(t, name)
-			var rule monitoringv1.PrometheusRule
-			if err := sigsyaml.UnmarshalStrict(splitDocs(fileAt(t, files, layout.AppManifests))[3], &rule); err != nil {
-				t.Fatal(err)
-			}
-			data, err := sigsyaml.Marshal(rule.Spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "rules.yaml")
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
-				t.Fatalf("promtool check rules: %v\n%s", err, out)
-			}
-		})
-	}
 }

@@ -88,6 +88,9 @@ func (m PlanModel) Init() tea.Cmd { return m.spinner.Tick }
 func (m PlanModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case plan.Event:
+		if msg.Kind == plan.Progress {
+			msg.Kind = plan.Applying // a running step's news: its state line
+		}
 		m.event(msg)
 		return m, nil
 	case DoneMsg:

@@ -3,6 +3,7 @@ package deployapp_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -198,6 +199,56 @@ func TestDeployRedeployAndRollback(t *testing.T) {
 	if got := digestOf(b.deployment()); got != digest1 {
 		t.Fatalf("after rollback the pods run %s, want %s", got, digest1)
 	}
+	// Each deploy is a revision: 1 and 2 ran before, 3 runs the first build again.
+	code, out, stderr := b.deploy("--history")
+	if code != 0 {
+		t.Fatalf("history: exit %d\n%s", code, stderr)
+	}
+	rows := historyRows(t, out)
+	if len(rows) != 3 || rows[0][0] != "3" || rows[0][3] != "deployed" || rows[1][3] != "superseded" || rows[2][3] != "superseded" ||
+		rows[0][4] != rows[2][4] || rows[1][4] == rows[0][4] || !strings.HasPrefix(digest1, rows[0][5]) {
+		t.Fatalf("history after two builds and a rollback:\n%s", out)
+	}
+	// A named revision: back to the second build.
+	if code, _, stderr := b.deploy("--rollback", "2"); code != 0 || !strings.Contains(stderr, "rolled back") {
+		t.Fatalf("rollback 2: exit %d\n%s", code, stderr)
+	}
+	if got := digestOf(b.deployment()); got != digest2 {
+		t.Fatalf("after rollback to 2 the pods run %s, want %s", got, digest2)
+	}
+	if code, _, stderr := b.deploy("--rollback", "9"); code != 1 || !strings.Contains(stderr, "no revision 9") {
+		t.Fatalf("rollback to a revision that does not exist: exit %d\n%s", code, stderr)
+	}
+	// A build no revision runs is removed from containerd by the next deploy;
+	// the builds of the history stay.
+	ctx := context.Background()
+	stray := "docker.io/library/" + strings.TrimSuffix(b.image, ":latest") + ":" + deploy.BuildTagPrefix + "000000000000"
+	if err := b.importer.Tag(ctx, c.Image, stray); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := b.deploy("--archive", b.archive(arch)); code != 0 || !strings.Contains(stderr, "old builds") {
+		t.Fatalf("third build: exit %d\n%s", code, stderr)
+	}
+	if _, err := b.importer.Lookup(ctx, stray); err == nil {
+		t.Error("a build no revision runs was kept")
+	}
+	if _, err := b.importer.Lookup(ctx, c.Image); err != nil {
+		t.Errorf("the first build, which the history can roll back to, was removed: %v", err)
+	}
+}
+
+// historyRows splits --history output into its fields, without the header.
+func historyRows(t *testing.T, out string) [][]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "REVISION") {
+		t.Fatalf("history has no header:\n%s", out)
+	}
+	var rows [][]string
+	for _, l := range lines[1:] {
+		rows = append(rows, strings.Fields(l))
+	}
+	return rows
 }
 
 func TestFailedRolloutIsRolledBack(t *testing.T) {
@@ -225,6 +276,13 @@ func TestFailedRolloutIsRolledBack(t *testing.T) {
 	if got := digestOf(b.deployment()); got != goodDigest {
 		t.Fatalf("after the failed rollout the pods run %s, want the previous build %s", got, goodDigest)
 	}
+	// The failed build stays in the history, marked failed; revision 3 runs the good one.
+	_, out, _ := b.deploy("--history")
+	rows := historyRows(t, out)
+	if len(rows) != 3 || rows[0][3] != "deployed" || rows[1][3] != "failed" || rows[0][4] != rows[2][4] {
+		t.Fatalf("history after a failed build:\n%s", out)
+	}
+	t.Logf("deploy-app output of the failed build:\n%s", stderr)
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
@@ -251,7 +309,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"wrong architecture", []string{"--archive", b.archive(other)}, 2, other},
 		{"missing archive", []string{"--archive", "/nonexistent/app.tar"}, 1, "/nonexistent/app.tar"},
 		{"no containerd", []string{"--archive", corrupt, "--containerd-socket", "/nonexistent/containerd.sock"}, 1, "/nonexistent/containerd.sock"},
-		{"rollback with nothing deployed", []string{"--rollback"}, 1, "web-deployment"},
+		{"rollback with nothing deployed", []string{"--rollback"}, 1, "never been deployed"},
+		{"rollback to a revision that is not a number", []string{"--rollback", "latest"}, 2, "invalid revision"},
+		{"argument without --rollback", []string{"3"}, 2, "unexpected argument"},
 		{"bad timeout", []string{"--timeout", "0s"}, 2, "--timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,7 +332,7 @@ func TestDryRunShowsChangesAndAppliesNothing(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"would import", "would create Deployment " + b.ns + "/web-deployment", "would create Probe", "nothing was changed"} {
+	for _, want := range []string{"import " + "", "into k3s's containerd as a new build", "first install of the app's release", "+  deploymentName: web-deployment", "nothing was changed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, out)
 		}
@@ -285,7 +345,7 @@ func TestDryRunShowsChangesAndAppliesNothing(t *testing.T) {
 		t.Fatalf("deploy: %s", stderr)
 	}
 	code, out, _ = b.deploy("--dry-run", "--app-port", "8080")
-	if code != 0 || !strings.Contains(out, "would change Deployment") || !strings.Contains(out, "+        - containerPort: 8080") {
+	if code != 0 || !strings.Contains(out, "values changed") || !strings.Contains(out, "+  port: 8080") {
 		t.Errorf("dry run after a config change:\n%s", out)
 	}
 }
@@ -308,13 +368,13 @@ func TestDeployFromDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	lockRoot := t.TempDir()
+	root := t.TempDir()
 	run := func(args ...string) (int, string) {
 		ios, _, _, errOut := iostreams.Test()
 		all := append([]string{"deploy-app", "--kubeconfig", testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"), "--config", b.config,
 			"--containerd-socket", b.sock, "--timeout", "10s"}, args...)
 		f := cmdutil.New(ios, "test")
-		f.Host = func() host.Host { return machineHost{Local: &host.Local{}, lockRoot: lockRoot} }
+		f.Host = func() host.Host { return machineHost{Local: &host.Local{Root: root}} }
 		return app.RunWith(context.Background(), all, f), errOut.String()
 	}
 	if code, stderr := run(); code != 0 || !strings.Contains(stderr, "docker save "+b.image) {
@@ -328,11 +388,12 @@ func TestDeployFromDocker(t *testing.T) {
 	}
 }
 
-// machineHost runs commands on this machine (to stream `docker save`) but
-// keeps homelab's lock file in a temporary directory.
+// machineHost keeps homelab's files (lock, record) under a temporary root
+// but streams `docker save` on this machine, as a real host would.
 type machineHost struct {
 	*host.Local
-	lockRoot string
 }
 
-func (m machineHost) Lock(p string) (func(), error) { return (&host.Local{Root: m.lockRoot}).Lock(p) }
+func (m machineHost) Stream(ctx context.Context, c host.Cmd) (io.ReadCloser, error) {
+	return (&host.Local{}).Stream(ctx, c)
+}

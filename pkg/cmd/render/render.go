@@ -11,8 +11,10 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/deploy"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	renderpkg "github.com/homelab-dev/homelab/pkg/render"
 )
@@ -77,6 +79,13 @@ func renderRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// What deploy-app applies: the app chart with the configured image (a
+	// deploy runs a per-build tag of it instead).
+	app, err := deploy.Manifests(loaded.Config, deploy.Build{Reference: loaded.Config.App.Image})
+	if err != nil {
+		return err
+	}
+	files = append(files, renderpkg.File{Path: layout.AppManifests, Mode: 0o644, Data: app})
 	if opts.Root == "" {
 		for _, f := range files {
 			if f.Link != "" {

@@ -1,0 +1,115 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/helm"
+	"github.com/homelab-dev/homelab/pkg/kube"
+	"github.com/homelab-dev/homelab/pkg/plan"
+)
+
+// RolloutFailed is a build that did not become Ready. The release went back
+// to the previous revision when there was one (Failed.RolledBackTo).
+type RolloutFailed struct {
+	Rollout *kube.RolloutError
+	// Logs are the last lines of the failing container's log.
+	Logs string
+	Err  error
+}
+
+func (e *RolloutFailed) Error() string { return "the new build did not become ready: " + e.Err.Error() }
+func (e *RolloutFailed) Unwrap() error { return e.Err }
+
+// rollout is the app release's Verify: the Deployment rolled out, or the
+// reason it did not with the failing container's last log lines, read
+// before the rollback replaces the pod.
+func rollout(cfg *config.Config, d Deps) func(context.Context) error {
+	return func(ctx context.Context) error {
+		client, err := d.Kube()
+		if err != nil {
+			return err
+		}
+		app := cfg.App
+		werr := client.WaitRollout(ctx, app.Namespace, app.DeploymentName(), d.Timeout, func(s string) { plan.Report(ctx, s) })
+		if werr == nil {
+			return nil
+		}
+		failed := &RolloutFailed{Err: werr}
+		if errors.As(werr, &failed.Rollout) && ctx.Err() == nil {
+			failed.Logs = logs(ctx, client, app.Namespace, failed.Rollout.Pod)
+		}
+		return failed
+	}
+}
+
+// logs returns the end of pod's container log, when a kubelet can give it
+// (its previous run's, after a crash).
+func logs(ctx context.Context, client *kube.Client, namespace, pod string) string {
+	if pod == "" {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	tail := int64(20)
+	for _, previous := range []bool{true, false} {
+		data, err := client.Typed.CoreV1().Pods(namespace).
+			GetLogs(pod, &corev1.PodLogOptions{TailLines: &tail, Previous: previous}).DoRaw(lctx)
+		if err == nil && len(data) > 0 {
+			return string(data)
+		}
+	}
+	return ""
+}
+
+// Error is a failed deploy as the user reads it: why the build failed, what
+// runs now, and the failing container's last log lines.
+type Error struct {
+	Failed  *helm.Failed
+	Rollout *RolloutFailed
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Failed.Err.Error())
+	switch {
+	case e.Failed.RollbackErr != nil:
+		fmt.Fprintf(&b, "\nrolling back failed too: %v", e.Failed.RollbackErr)
+	case e.Failed.RolledBackTo > 0:
+		fmt.Fprintf(&b, "\nrolled back: the build of revision %d runs again (revision %d is marked failed; see homelab deploy-app --history)",
+			e.Failed.RolledBackTo, e.Failed.Revision)
+	default:
+		b.WriteString("\nno earlier build to roll back to")
+	}
+	if e.Rollout != nil && e.Rollout.Logs != "" {
+		fmt.Fprintf(&b, "\nlast log lines of the failing container:\n%s", indent(e.Rollout.Logs))
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Failed }
+
+// explainFailure turns a failed verified release into an Error.
+func explainFailure(err error) error {
+	var failed *helm.Failed
+	if !errors.As(err, &failed) {
+		return err
+	}
+	out := &Error{Failed: failed}
+	errors.As(failed.Err, &out.Rollout)
+	return out
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = "  | " + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -35,21 +34,16 @@ import (
 // stackArchive is the real chart homelab installs, committed as test data.
 const stackArchive = "e2e/charts/kube-prometheus-stack-88.5.3.tgz"
 
-var (
-	stackOnce  sync.Once
-	stackChart *chart.Chart
-	stackErr   error
-)
-
+// loadStack loads the archive afresh: rendering processes its
+// dependencies in place (drops disabled subcharts), so a chart is not
+// reused for other values.
 func loadStack(t *testing.T) *chart.Chart {
 	t.Helper()
-	stackOnce.Do(func() {
-		stackChart, stackErr = loader.Load(filepath.Join(testutil.RepoRoot(t), stackArchive))
-	})
-	if stackErr != nil {
-		t.Fatalf("load %s: %v", stackArchive, stackErr)
+	ch, err := loader.Load(filepath.Join(testutil.RepoRoot(t), stackArchive))
+	if err != nil {
+		t.Fatalf("load %s: %v", stackArchive, err)
 	}
-	return stackChart
+	return ch
 }
 
 // defaultConfig is the embedded default configuration.
@@ -511,12 +505,13 @@ func (tg target) apply(series labels.Labels) (keep bool, by int) {
 }
 
 // matches reports whether a selector can select series of this target: each
-// of its matchers on a label the target sets (job, metrics_path) accepts
-// the target's value.
+// of its matchers on a label the target relabelings set (job, and
+// metrics_path on the kubelet's endpoints; absent is empty) accepts the
+// target's value. Matchers on other labels are taken to match some series.
 func (s selector) matches(tg target) bool {
 	for _, m := range s.Matchers {
-		if v := tg.Labels.Get(m.Name); v != "" || m.Name == "job" {
-			if !m.Matches(v) {
+		if m.Name == "job" || m.Name == "metrics_path" || tg.Labels.Has(m.Name) {
+			if !m.Matches(tg.Labels.Get(m.Name)) {
 				return false
 			}
 		}

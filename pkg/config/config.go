@@ -52,6 +52,16 @@ type App struct {
 	HealthPath  string    `yaml:"healthPath"`
 	ClusterIP   string    `yaml:"clusterIP"`
 	Resources   Resources `yaml:"resources"`
+	// StartupSeconds is how long a new build may take to answer its health
+	// path; after that the kubelet restarts it and deploy-app calls the
+	// build failed.
+	StartupSeconds int `yaml:"startupSeconds"`
+	// PreStopSleepSeconds keeps a stopping pod serving while the Service
+	// stops sending it requests, so a deploy drops none.
+	PreStopSleepSeconds int `yaml:"preStopSleepSeconds"`
+	// TerminationGracePeriodSeconds is the whole time a stopping pod gets,
+	// the pre-stop sleep included, before it is killed.
+	TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
 }
 
 // DeploymentName is the Deployment's name, kept as in the reference setup.

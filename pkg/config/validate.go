@@ -118,6 +118,16 @@ func (v *validator) app(c *Config) {
 	}
 	v.clusterIP(c)
 	v.resources("app.resources", a.Resources)
+	if a.StartupSeconds < 2 || a.StartupSeconds > 600 {
+		v.bad("app.startupSeconds", fmt.Sprint(a.StartupSeconds), "a whole number of seconds from 2 to 600")
+	}
+	if a.PreStopSleepSeconds < 0 || a.PreStopSleepSeconds > 120 {
+		v.bad("app.preStopSleepSeconds", fmt.Sprint(a.PreStopSleepSeconds), "a whole number of seconds from 0 to 120")
+	}
+	if a.TerminationGracePeriodSeconds <= a.PreStopSleepSeconds || a.TerminationGracePeriodSeconds > 600 {
+		v.bad("app.terminationGracePeriodSeconds", fmt.Sprint(a.TerminationGracePeriodSeconds),
+			fmt.Sprintf("a whole number of seconds above app.preStopSleepSeconds (%d) and at most 600: the app needs time to stop after the sleep", a.PreStopSleepSeconds))
+	}
 }
 
 func (v *validator) clusterIP(c *Config) {

@@ -41,6 +41,9 @@ type values struct {
 			Requests map[string]string `json:"requests"`
 			Limits   map[string]string `json:"limits"`
 		} `json:"resources"`
+		StartupSeconds                int `json:"startupSeconds"`
+		PreStopSleepSeconds           int `json:"preStopSleepSeconds"`
+		TerminationGracePeriodSeconds int `json:"terminationGracePeriodSeconds"`
 	} `json:"app"`
 	Image      Build `json:"image"`
 	Monitoring struct {
@@ -65,6 +68,8 @@ func Values(cfg *config.Config, build Build) map[string]any {
 	v.App.HealthPath, v.App.ClusterIP = a.HealthPath, a.ClusterIP
 	v.App.Resources.Requests = quantities(a.Resources.Requests)
 	v.App.Resources.Limits = quantities(a.Resources.Limits)
+	v.App.StartupSeconds, v.App.PreStopSleepSeconds = a.StartupSeconds, a.PreStopSleepSeconds
+	v.App.TerminationGracePeriodSeconds = a.TerminationGracePeriodSeconds
 	v.Image = build
 	v.Monitoring.Namespace, v.Monitoring.Release = cfg.Monitoring.Namespace, cfg.Monitoring.Release
 	p := cfg.Monitoring.Probe

@@ -37,6 +37,9 @@ app:
   clusterIP: 10.43.0.40
   resources:
     limits: {memory: 300Mi}
+  startupSeconds: 9
+  preStopSleepSeconds: 0
+  terminationGracePeriodSeconds: 10
 monitoring:
   namespace: observability
   release: mon
@@ -148,6 +151,23 @@ func checkDeployment(t *testing.T, cfg *config.Config, dep *appsv1.Deployment) {
 	}
 	if want := cfg.App.Resources.Requests.Memory; want != "" && c.Resources.Requests.Memory().String() != want {
 		t.Errorf("memory request %s, want %s", c.Resources.Requests.Memory(), want)
+	}
+	// The start budget covers app.startupSeconds (rounded up to the period).
+	if sp := c.StartupProbe; sp == nil || int(sp.PeriodSeconds*sp.FailureThreshold) < cfg.App.StartupSeconds ||
+		int(sp.PeriodSeconds*(sp.FailureThreshold-1)) >= cfg.App.StartupSeconds {
+		t.Errorf("startup probe %+v does not give the build app.startupSeconds=%d", sp, cfg.App.StartupSeconds)
+	}
+	// The pre-stop sleep keeps the pod serving while it leaves the Service;
+	// the grace period covers it and the app's own stop.
+	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
+	if grace == nil || int(*grace) != cfg.App.TerminationGracePeriodSeconds {
+		t.Errorf("terminationGracePeriodSeconds %v, want %d", grace, cfg.App.TerminationGracePeriodSeconds)
+	}
+	switch sleep := cfg.App.PreStopSleepSeconds; {
+	case sleep == 0 && c.Lifecycle != nil:
+		t.Errorf("lifecycle %+v with app.preStopSleepSeconds 0", c.Lifecycle)
+	case sleep > 0 && (c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || int(c.Lifecycle.PreStop.Sleep.Seconds) != sleep):
+		t.Errorf("lifecycle %+v, want a preStop sleep of %ds", c.Lifecycle, sleep)
 	}
 }
 

@@ -37,7 +37,15 @@ func rollout(cfg *config.Config, d Deps) func(context.Context) error {
 			return err
 		}
 		app := cfg.App
-		werr := client.WaitRollout(ctx, app.Namespace, app.DeploymentName(), d.Timeout, func(s string) { plan.Report(ctx, s) })
+		werr := client.WaitRolloutWith(ctx, app.Namespace, app.DeploymentName(), kube.RolloutOptions{
+			Timeout: d.Timeout, Progress: func(s string) { plan.Report(ctx, s) },
+			// Three crashes make a crash loop: roll back at once instead
+			// of waiting out the timeout.
+			FailAfterRestarts: 2,
+			// Done when the old build no longer gets requests, not when
+			// it is merely told to stop.
+			Service: app.ServiceName,
+		})
 		if werr == nil {
 			return nil
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -281,5 +283,97 @@ func TestWaitRolloutWithNoPodsSaysSo(t *testing.T) {
 	err := c.WaitRollout(context.Background(), ns, "missing", time.Second, nil)
 	if err == nil || !apierrors.IsNotFound(errors.Unwrap(err)) && !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestWaitRolloutFailsFastOnACertainFailure: a crash loop ends the wait at
+// once, long before its timeout, with the reason.
+func TestWaitRolloutFailsFastOnACertainFailure(t *testing.T) {
+	c := kubetest.Client(t)
+	ns := kubetest.Namespace(t, c)
+	ctx := context.Background()
+	applyTyped(t, c, deployment(ns, "web", 1))
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, err := kubetest.MarkPodsCrashLooping(ctx, c, ns, "app=web", "Error", 2); err == nil && n > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	err := c.WaitRolloutWith(ctx, ns, "web", kube.RolloutOptions{Timeout: 2 * time.Minute, FailAfterRestarts: 2})
+	var rerr *kube.RolloutError
+	if !errors.As(err, &rerr) || rerr.Reason != "CrashLoopBackOff" || rerr.Pod == "" {
+		t.Fatalf("err %v, want a RolloutError with reason CrashLoopBackOff and the pod", err)
+	}
+	if errors.Is(err, kube.ErrTimeout) {
+		t.Fatalf("the wait ran out its 2 minutes on a crash loop: %v", err)
+	}
+	// Without the option the same pod is waited for, until the timeout.
+	err = c.WaitRollout(ctx, ns, "web", time.Second, nil)
+	if !errors.Is(err, kube.ErrTimeout) {
+		t.Fatalf("plain wait: err %v, want a timeout", err)
+	}
+}
+
+// TestWaitRolloutWaitsForTheServiceToDropOldPods: with RolloutOptions.Service
+// the rollout is done only once the Service's endpoints list no old pod as
+// ready, and the progress says that this is what is waited for.
+func TestWaitRolloutWaitsForTheServiceToDropOldPods(t *testing.T) {
+	c := kubetest.Client(t)
+	ns := kubetest.Namespace(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	applyTyped(t, c, deployment(ns, "web", 1))
+	go kubetest.KeepPodsReady(ctx, c, ns, "app=web")
+	if err := c.WaitRollout(ctx, ns, "web", 30*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	// An endpoint slice (as the EndpointSlice controller would keep it)
+	// that still sends requests to a pod of an older ReplicaSet.
+	ready := true
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-old", Namespace: ns, Labels: map[string]string{
+			"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "homelab-test"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.9"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "web-0ld0ld0ld-abcde"}}},
+	}
+	if _, err := c.Typed.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- c.WaitRolloutWith(ctx, ns, "web", kube.RolloutOptions{Timeout: 30 * time.Second, Service: "web", Progress: func(s string) {
+			if strings.Contains(s, "stop sending requests to 1 old pods") {
+				once.Do(func() { close(waiting) })
+			}
+		}})
+	}()
+	select {
+	case <-waiting:
+	case err := <-done:
+		t.Fatalf("the rollout ended (%v) while the Service still sent requests to an old pod", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no progress saying the old pod still gets requests within 20s")
+	}
+	// The endpoint goes not-ready (the pod is terminating): done.
+	ready = false
+	cur, err := c.Typed.DiscoveryV1().EndpointSlices(ns).Get(ctx, "web-old", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Endpoints[0].Conditions.Ready = &ready
+	if _, err := c.Typed.DiscoveryV1().EndpointSlices(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the rollout did not end within 20s after the old endpoint went not-ready")
 	}
 }

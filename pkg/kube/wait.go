@@ -129,9 +129,33 @@ func (e *RolloutError) Unwrap() error { return e.Err }
 // available. progress, if not nil, hears each change of state. When the
 // wait fails, the error is a *RolloutError naming the stuck pod and why.
 func (c *Client) WaitRollout(ctx context.Context, namespace, name string, timeout time.Duration, progress func(string)) error {
+	return c.WaitRolloutWith(ctx, namespace, name, RolloutOptions{Timeout: timeout, Progress: progress})
+}
+
+// RolloutOptions tune WaitRolloutWith.
+type RolloutOptions struct {
+	Timeout time.Duration
+	// Progress, if not nil, hears each change of state: what is waited for.
+	Progress func(string)
+	// FailAfterRestarts, when above 0, ends the wait as soon as a new pod's
+	// container has restarted this often (a crash loop), was restarted for
+	// failing its startup probe, or waits for something that never comes by
+	// itself (an image that is not there or cannot run): the outcome is
+	// certain, waiting out the timeout only delays the rollback.
+	FailAfterRestarts int32
+	// Service, when set, is the Service in front of the pods: the rollout
+	// is done only once it no longer sends requests to old pods (its
+	// EndpointSlices list none of them as ready).
+	Service string
+}
+
+// WaitRolloutWith waits until the Deployment's latest generation is fully
+// available (and, with opts.Service, alone behind its Service). When the
+// wait fails, the error is a *RolloutError naming the stuck pod and why.
+func (c *Client) WaitRolloutWith(ctx context.Context, namespace, name string, opts RolloutOptions) error {
 	last := ""
 	var dep *appsv1.Deployment
-	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
+	err := c.pollFor(ctx, opts.Timeout, func(ctx context.Context) (bool, error) {
 		d, err := c.Typed.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, err
@@ -143,8 +167,15 @@ func (c *Client) WaitRollout(ctx context.Context, namespace, name string, timeou
 		}
 		dep = d
 		done, msg := rolloutStatus(d)
-		if msg != last && progress != nil {
-			progress(msg)
+		if opts.FailAfterRestarts > 0 || opts.Service != "" {
+			var certain *RolloutError
+			done, msg, certain = c.lookCloser(ctx, d, done, msg, opts)
+			if certain != nil {
+				return false, certain
+			}
+		}
+		if msg != last && opts.Progress != nil {
+			opts.Progress(msg)
 		}
 		last = msg
 		if cond := deploymentCondition(d, appsv1.DeploymentProgressing); cond != nil && cond.Reason == "ProgressDeadlineExceeded" {
@@ -161,12 +192,140 @@ func (c *Client) WaitRollout(ctx context.Context, namespace, name string, timeou
 	// Diagnose with a fresh context: the wait's may be spent.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	var certain *RolloutError
+	if errors.As(err, &certain) {
+		certain.LastEvent = c.lastEventOf(dctx, namespace, certain.Pod)
+		certain.Err = errors.New("decided before the timeout: " + certain.Reason)
+		return certain
+	}
 	rerr := c.diagnose(dctx, dep)
 	rerr.Err = err
 	if err.Error() == "ProgressDeadlineExceeded" && rerr.Reason == "NotReady" {
 		rerr.Reason = "ProgressDeadlineExceeded"
 	}
 	return rerr
+}
+
+// lookCloser looks at the new revision's pods (for a certain failure and
+// to say what is really waited for) and, when the Deployment is done, at
+// the Service's endpoints.
+func (c *Client) lookCloser(ctx context.Context, d *appsv1.Deployment, done bool, msg string, opts RolloutOptions) (bool, string, *RolloutError) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return done, msg, nil
+	}
+	hash := c.newestTemplateHash(ctx, d)
+	pods, err := c.Typed.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil || hash == "" || d.Status.ObservedGeneration < d.Generation {
+		return done, msg, nil
+	}
+	var newPods []*corev1.Pod
+	old, newReady := 0, 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] != hash {
+			if p.DeletionTimestamp == nil {
+				old++
+			}
+			continue
+		}
+		newPods = append(newPods, p)
+		if _, _, ready := podProblem(p); ready {
+			newReady++
+		}
+		if opts.FailAfterRestarts > 0 {
+			if e := c.certainFailure(ctx, d, p, opts.FailAfterRestarts); e != nil {
+				return false, msg, e
+			}
+		}
+	}
+	want := 1
+	if d.Spec.Replicas != nil {
+		want = int(*d.Spec.Replicas)
+	}
+	switch {
+	case newReady < want:
+		msg = fmt.Sprintf("new build: %d of %d pods ready", newReady, want)
+		for _, p := range newPods {
+			if reason, detail, ready := podProblem(p); !ready && detail != "" {
+				msg += fmt.Sprintf(" (%s: %s)", reason, detail)
+				break
+			}
+		}
+		if old > 0 {
+			msg += fmt.Sprintf("; the old build keeps serving (%d pods)", old)
+		}
+	case old > 0:
+		msg = fmt.Sprintf("new build ready; stopping %d old pods", old)
+	}
+	if !done || opts.Service == "" {
+		return done, msg, nil
+	}
+	if stale := c.oldEndpoints(ctx, d.Namespace, opts.Service, d.Name+"-"+hash+"-"); stale > 0 {
+		return false, fmt.Sprintf("new build ready; waiting for Service %s to stop sending requests to %d old pods", opts.Service, stale), nil
+	}
+	return true, msg, nil
+}
+
+// certainFailure says why p can never become Ready, or nil while it still may.
+func (c *Client) certainFailure(ctx context.Context, d *appsv1.Deployment, p *corev1.Pod, restarts int32) *RolloutError {
+	fail := func(reason, detail string) *RolloutError {
+		return &RolloutError{Deployment: d.Namespace + "/" + d.Name, Reason: reason, Pod: p.Name, Detail: detail}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && neverResolves[w.Reason] {
+			detail := fmt.Sprintf("container %s: %s", cs.Name, w.Reason)
+			if w.Message != "" {
+				detail += ": " + w.Message
+			}
+			return fail(w.Reason, detail)
+		}
+		if cs.RestartCount >= restarts {
+			reason, detail, _ := podProblem(p)
+			if reason == "NotReady" || reason == "Ready" || reason == "Pending" {
+				reason = "CrashLoop"
+			}
+			return fail(reason, fmt.Sprintf("%s (restarted %d times while rolling out)", detail, cs.RestartCount))
+		}
+		if cs.RestartCount > 0 {
+			// Killed for failing its startup probe: the build did not answer
+			// its health path within app.startupSeconds.
+			if ev := c.eventMatching(ctx, p, "failed startup probe"); ev != "" {
+				probe := c.eventMatching(ctx, p, "Startup probe failed")
+				if probe == "" {
+					probe = ev
+				}
+				return fail("StartupProbeFailed", fmt.Sprintf("container %s did not answer its health check in time: %s", cs.Name, probe))
+			}
+		}
+	}
+	return nil
+}
+
+// neverResolves lists the waiting reasons a rollout cannot outwait: the
+// image is not on the node (and is never pulled) or cannot be started.
+var neverResolves = map[string]bool{
+	"ErrImageNeverPull": true, "InvalidImageName": true, "CreateContainerConfigError": true,
+	"CreateContainerError": true, "RunContainerError": true, "ErrImagePull": true, "ImagePullBackOff": true,
+}
+
+// oldEndpoints counts the ready endpoints of service whose pod's name does
+// not start with newPrefix: old pods the Service still sends requests to.
+func (c *Client) oldEndpoints(ctx context.Context, namespace, service, newPrefix string) int {
+	slices, err := c.Typed.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + service})
+	if err != nil {
+		return 0 // not knowable: the Deployment's own status decides
+	}
+	n := 0
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			if ready && ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && !strings.HasPrefix(ep.TargetRef.Name, newPrefix) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // rolloutStatus mirrors `kubectl rollout status` for Deployments.
@@ -301,15 +460,42 @@ func rankOf(reason string) int {
 }
 
 func (c *Client) lastEvent(ctx context.Context, p *corev1.Pod) string {
-	evs, err := c.Typed.CoreV1().Events(p.Namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + p.Name,
-	})
-	if err != nil || len(evs.Items) == 0 {
+	return c.lastEventOf(ctx, p.Namespace, p.Name)
+}
+
+func (c *Client) lastEventOf(ctx context.Context, namespace, pod string) string {
+	evs := c.podEvents(ctx, namespace, pod)
+	if len(evs) == 0 {
 		return ""
 	}
-	sort.Slice(evs.Items, func(i, j int) bool { return eventTime(&evs.Items[i]).Before(eventTime(&evs.Items[j])) })
-	ev := evs.Items[len(evs.Items)-1]
+	ev := evs[len(evs)-1]
 	return ev.Reason + ": " + ev.Message
+}
+
+// eventMatching returns the newest event message about p containing text.
+func (c *Client) eventMatching(ctx context.Context, p *corev1.Pod, text string) string {
+	evs := c.podEvents(ctx, p.Namespace, p.Name)
+	for i := len(evs) - 1; i >= 0; i-- {
+		if strings.Contains(evs[i].Message, text) {
+			return evs[i].Message
+		}
+	}
+	return ""
+}
+
+// podEvents lists the events about a pod, oldest first.
+func (c *Client) podEvents(ctx context.Context, namespace, pod string) []corev1.Event {
+	if pod == "" {
+		return nil
+	}
+	evs, err := c.Typed.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + pod,
+	})
+	if err != nil {
+		return nil
+	}
+	sort.Slice(evs.Items, func(i, j int) bool { return eventTime(&evs.Items[i]).Before(eventTime(&evs.Items[j])) })
+	return evs.Items
 }
 
 func eventTime(e *corev1.Event) time.Time {

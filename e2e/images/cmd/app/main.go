@@ -12,8 +12,8 @@
 //	PORT                 listen port (default 3000, homelab's app.port)
 //	LISTEN_HOST          listen address (default: all; tests on a host use 127.0.0.1)
 //	HEALTH_PATH          extra health path (homelab's app.healthPath; "/" by default, which is always served)
-//	APP_SHUTDOWN_DELAY   on SIGTERM keep serving this long before closing (default 5s), so that
-//	                     requests routed before the endpoint is removed still succeed
+//	APP_SHUTDOWN_DELAY   on SIGTERM keep serving this long before closing (default 0: stop at
+//	                     once, as most apps do; homelab's pre-stop sleep must cover the drain)
 //	APP_STATE_DIR        where the "unhealthy" switch is kept (default /dev/shm: per pod, survives
 //	                     container restarts, gone with the pod)
 //
@@ -185,7 +185,7 @@ func main() {
 		log.Printf("homelab-e2e app %s: this build fails at start (exit 1)", build)
 		os.Exit(1)
 	}
-	delay, err := time.ParseDuration(env("APP_SHUTDOWN_DELAY", "5s"))
+	delay, err := time.ParseDuration(env("APP_SHUTDOWN_DELAY", "0s"))
 	if err != nil {
 		log.Fatalf("APP_SHUTDOWN_DELAY: %v", err)
 	}
@@ -203,6 +203,12 @@ func main() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		got := <-sig
+		if delay == 0 {
+			// Like an app with no signal handling (node, most servers):
+			// gone at once, whatever is in flight.
+			log.Printf("%v: exiting now", got)
+			os.Exit(0)
+		}
 		log.Printf("%v: serving %s more, then closing", got, delay)
 		time.Sleep(delay)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -57,6 +57,7 @@ func fakeHost(t *testing.T) *hosttest.Host {
 	h.Expect(cmd.Name, cmd.Args...).Returns("ActiveState=inactive\nUnitFileState=\nNeedDaemonReload=no\nExecMainStartTimestamp=\n", nil).AnyTimes()
 	h.Expect("systemctl", "is-enabled", "grafana-portforward.service").Returns("disabled\n", hosttest.Exit(1)).AnyTimes()
 	h.Expect("systemctl", "is-active", "grafana-portforward.service").Returns("inactive\n", hosttest.Exit(3)).AnyTimes()
+	h.Expect("systemctl", "show", "--value", "-p", "StatusText", "grafana-portforward.service").Returns("\n", nil).AnyTimes()
 	return h
 }
 

@@ -84,7 +84,7 @@ func TestGrafanaFilesAndUnit(t *testing.T) {
 	h.On("systemctl is-active grafana-portforward.service", doctortest.Failure("failed\n", 3))
 	res, _ = runChecks(t, env, time.Second)
 	expect(t, res, "grafana.root-url", StatusFail, `grafana.ini.server.root_url is "http://homelab.example.com/", want "http://homelab.example.com/grafana/"`, "homelab init")
-	expect(t, res, "grafana.unit", StatusWarn, `differs from what homelab renders for this configuration, from line 28: "RestartSec=30"`, "homelab init")
+	expect(t, res, "grafana.unit", StatusWarn, `differs from what homelab renders for this configuration, from line 32: "RestartSec=30"`, "homelab init")
 	expect(t, res, "grafana.portforward", StatusFail, "grafana-portforward.service is failed", "systemctl enable --now grafana-portforward.service")
 	expect(t, res, "grafana.local", StatusSkipped, "needs grafana.portforward, which failed")
 

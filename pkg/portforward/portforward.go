@@ -51,8 +51,9 @@ type Config struct {
 	Watchdog time.Duration
 
 	// StartTimeout bounds waiting for a Ready pod and a working forward;
-	// 90s when zero, under the unit's TimeoutStartSec=120 so that the log says
-	// why before systemd gives up on the start.
+	// 50s when zero, under the unit's WatchdogSec=60 (the watchdog runs from
+	// the start of a Type=exec unit), so that the log says why before systemd
+	// gives up on it.
 	StartTimeout time.Duration
 	// APIGrace is how long the API server may stay unreachable before the
 	// forwarder gives up, since it can no longer tell whether its pod is
@@ -81,7 +82,7 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.StartTimeout, 90*time.Second)
+	def(&c.StartTimeout, 50*time.Second)
 	def(&c.APIGrace, 30*time.Second)
 	def(&c.ProbeInterval, 30*time.Second)
 	def(&c.ProbeTimeout, 10*time.Second)

@@ -71,7 +71,7 @@ func TestPortForwardUnitRecoversAndStaysLocal(t *testing.T) {
 	}
 	has("Unit.StartLimitIntervalSec", "0")
 	has("Service.Restart", "always")
-	has("Service.Type", "notify")
+	has("Service.Type", "exec")
 	has("Service.WatchdogSec", "60")
 	has("Service.ExecStart", "--address 127.0.0.1")
 	has("Service.ExecStart", "--service "+cfg.Monitoring.GrafanaServiceName())

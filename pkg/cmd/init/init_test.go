@@ -193,6 +193,15 @@ func (m *machine) expectMachine() {
 	}
 	h.Expect("systemctl", "is-enabled", unit).Do(func(host.Cmd) ([]byte, error) { return m.unitState(unit, "enabled", "disabled", 1) }).AnyTimes()
 	h.Expect("systemctl", "is-active", unit).Do(func(host.Cmd) ([]byte, error) { return m.unitState(unit, "active", "inactive", 3) }).AnyTimes()
+	// The forwarder's status line, as systemd keeps it: forwarding once started.
+	h.Expect("systemctl", "show", "--value", "-p", "StatusText", unit).Do(func(host.Cmd) ([]byte, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.units[unit] {
+			return []byte("forwarding 127.0.0.1:3100 to pod monitoring/lightweight-monitoring-grafana-0:3000\n"), nil
+		}
+		return []byte("\n"), nil
+	}).AnyTimes()
 	h.Expect("nginx", "-t").Do(m.nginxTest).AnyTimes()
 	h.ExpectFunc("apt-get install certbot", func(c host.Cmd) bool {
 		return c.Name == "apt-get" && c.Args[0] == "install" && c.Args[len(c.Args)-1] == "certbot"

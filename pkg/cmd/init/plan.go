@@ -16,6 +16,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/nginx"
 	"github.com/homelab-dev/homelab/pkg/plan"
+	"github.com/homelab-dev/homelab/pkg/portforward"
 	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/render"
 	"github.com/homelab-dev/homelab/pkg/selfinstall"
@@ -102,6 +103,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 			data[layout.ValuesBlackbox], d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Blackbox.Release)),
 		rec.Wrap(systemd.UnitStep("Grafana port-forward", h, layout.PortForwardUnit, data[layout.PortForwardUnit]),
 			record.UnitWatch(h, layout.PortForwardUnit)),
+		portforward.WorkingStep(h, layout.PortForwardUnit, d.Timeout),
 	)
 	tls, err := tlsSteps(h, cfg, r)
 	if err != nil {

@@ -92,7 +92,7 @@ func NewCmdPortForward(f *cmdutil.Factory, runF func(context.Context, *Options) 
 	fl.StringVar(&opts.Address, "address", "127.0.0.1", "local address to listen on: 127.0.0.1, ::1 or localhost")
 	fl.StringVar(&port, "port", "3100:80", "LOCAL:REMOTE, REMOTE being the Service's port (PORT alone means PORT:PORT; :REMOTE or 0:REMOTE picks a free local port)")
 	fl.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else "+layout.K3sKubeconfig+")")
-	fl.DurationVar(&opts.StartTimeout, "start-timeout", 90*time.Second, "give up starting when no Ready pod is forwarded to within this long")
+	fl.DurationVar(&opts.StartTimeout, "start-timeout", 50*time.Second, "give up starting when no Ready pod is forwarded to within this long")
 	fl.DurationVar(&opts.APIGrace, "api-grace", 30*time.Second, "exit when the API server stays unreachable for this long")
 
 	cmd.RunE = func(c *cobra.Command, args []string) error {

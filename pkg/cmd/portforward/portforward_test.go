@@ -60,8 +60,8 @@ func TestTheUnitsCommandLine(t *testing.T) {
 		o.LocalPort != 3100 || o.ServicePort != 80 || o.Kubeconfig != layout.K3sKubeconfig {
 		t.Errorf("options = %+v", o)
 	}
-	if o.StartTimeout != 90*time.Second || o.APIGrace != 30*time.Second {
-		t.Errorf("timeouts = %s, %s; want 90s (under the unit's TimeoutStartSec=120) and 30s (under WatchdogSec=60)", o.StartTimeout, o.APIGrace)
+	if o.StartTimeout != 50*time.Second || o.APIGrace != 30*time.Second {
+		t.Errorf("timeouts = %s, %s; want 50s and 30s (both under WatchdogSec=60)", o.StartTimeout, o.APIGrace)
 	}
 }
 

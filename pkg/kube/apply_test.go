@@ -302,8 +302,8 @@ func TestWaitRolloutFailsFastOnACertainFailure(t *testing.T) {
 	}
 	err := c.WaitRolloutWith(ctx, ns, "web", kube.RolloutOptions{Timeout: 2 * time.Minute, FailAfterRestarts: 2})
 	var rerr *kube.RolloutError
-	if !errors.As(err, &rerr) || rerr.Reason != "CrashLoopBackOff" || rerr.Pod == "" {
-		t.Fatalf("err %v, want a RolloutError with reason CrashLoopBackOff and the pod", err)
+	if !errors.As(err, &rerr) || rerr.Reason != "CrashLoop" || rerr.Pod == "" || !strings.Contains(rerr.Detail, "exited with code 1") {
+		t.Fatalf("err %v, want a RolloutError with reason CrashLoop, the pod and its exit code", err)
 	}
 	if errors.Is(err, kube.ErrTimeout) {
 		t.Fatalf("the wait ran out its 2 minutes on a crash loop: %v", err)

@@ -257,6 +257,8 @@ func (c *Client) lookCloser(ctx context.Context, d *appsv1.Deployment, done bool
 		}
 	case old > 0:
 		msg = fmt.Sprintf("new build ready; stopping %d old pods", old)
+	case !done:
+		msg = "new build ready; waiting for the stopping pods to leave"
 	}
 	if !done || opts.Service == "" {
 		return done, msg, nil
@@ -282,10 +284,15 @@ func (c *Client) certainFailure(ctx context.Context, d *appsv1.Deployment, p *co
 		}
 		if cs.RestartCount >= restarts {
 			reason, detail, _ := podProblem(p)
-			if reason == "NotReady" || reason == "Ready" || reason == "Pending" {
+			if t := cs.LastTerminationState.Terminated; t != nil && reason != "OOMKilled" {
+				// Between two crashes the container may be running: say
+				// how it ended last time, not that it is not ready.
+				reason = "CrashLoop"
+				detail = fmt.Sprintf("container %s exited with code %d (%s)", cs.Name, t.ExitCode, t.Reason)
+			} else if reason == "NotReady" || reason == "Ready" || reason == "Pending" {
 				reason = "CrashLoop"
 			}
-			return fail(reason, fmt.Sprintf("%s (restarted %d times while rolling out)", detail, cs.RestartCount))
+			return fail(reason, fmt.Sprintf("%s, restarted %d times while rolling out", detail, cs.RestartCount))
 		}
 		if cs.RestartCount > 0 {
 			// Killed for failing its startup probe: the build did not answer

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/helm"
@@ -51,29 +48,10 @@ func rollout(cfg *config.Config, d Deps) func(context.Context) error {
 		}
 		failed := &RolloutFailed{Err: werr}
 		if errors.As(werr, &failed.Rollout) && ctx.Err() == nil {
-			failed.Logs = logs(ctx, client, app.Namespace, failed.Rollout.Pod)
+			failed.Logs = client.PodLogs(ctx, app.Namespace, failed.Rollout.Pod, 20)
 		}
 		return failed
 	}
-}
-
-// logs returns the end of pod's container log, when a kubelet can give it
-// (its previous run's, after a crash).
-func logs(ctx context.Context, client *kube.Client, namespace, pod string) string {
-	if pod == "" {
-		return ""
-	}
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	tail := int64(20)
-	for _, previous := range []bool{true, false} {
-		data, err := client.Typed.CoreV1().Pods(namespace).
-			GetLogs(pod, &corev1.PodLogOptions{TailLines: &tail, Previous: previous}).DoRaw(lctx)
-		if err == nil && len(data) > 0 {
-			return string(data)
-		}
-	}
-	return ""
 }
 
 // Error is a failed deploy as the user reads it: why the build failed, what

@@ -50,19 +50,42 @@ func homeValues(rootURL string) map[string]any {
 	return map[string]any{"grafana": map[string]any{"grafana.ini": map[string]any{"server": map[string]any{"root_url": rootURL, "serve_from_sub_path": true}}}}
 }
 
-// widenCRD adds a field to the fixture CRD, as a new chart version would.
-func widenCRD(ch *chart.Chart) {
-	for _, f := range ch.Files {
-		if strings.HasPrefix(f.Name, "crds/") {
-			f.Data = []byte(strings.Replace(string(f.Data), "size: {type: integer}", "size: {type: integer}\n                color: {type: string}", 1))
+// upgradeCRD gives a chart a CRD only the upgrade test uses (the fixture
+// chart's own CRD is shared with other packages' tests, running at the same
+// time against the same cluster), widened with a color field when wide.
+func upgradeCRD(wide bool) func(*chart.Chart) {
+	return func(ch *chart.Chart) {
+		color := ""
+		if wide {
+			color = "\n                color: {type: string}"
 		}
+		ch.Files = append(ch.Files, &chart.File{Name: "crds/crd-upgradewidgets.yaml", Data: []byte(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: upgradewidgets.helmtest.homelab.dev
+spec:
+  group: helmtest.homelab.dev
+  scope: Namespaced
+  names: {plural: upgradewidgets, singular: upgradewidget, kind: UpgradeWidget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer}` + color + "\n")})
 	}
 }
 
 func TestInstallNoopUpgradeFromHTTPRepo(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	charts := helmtest.Package(t, helmtest.Variant{Name: stack}, helmtest.Variant{Name: stack, Version: "88.5.4", Mutate: widenCRD})
+	charts := helmtest.Package(t, helmtest.Variant{Name: stack, Mutate: upgradeCRD(false)}, helmtest.Variant{Name: stack, Version: "88.5.4", Mutate: upgradeCRD(true)})
 	url := charts.ServeRepo(t)
 	rel := e.release(helm.Source{RepoURL: url, Name: stack, Version: "88.5.3"}, homeValues("https://a.example.com/grafana/"))
 
@@ -110,13 +133,12 @@ func TestInstallNoopUpgradeFromHTTPRepo(t *testing.T) {
 	if out, err = e.engine.Apply(ctx, rel); err != nil || out.Action != "upgraded" || out.Revision != 3 {
 		t.Fatalf("chart upgrade: %+v %v", out, err)
 	}
-	crd, err = e.kube.Dynamic.Resource(crds).Get(ctx, "fixturewidgets.fixtures.homelab.dev", metav1.GetOptions{})
+	crd, err = e.kube.Dynamic.Resource(crds).Get(ctx, "upgradewidgets.helmtest.homelab.dev", metav1.GetOptions{})
 	if err != nil || !strings.Contains(mustJSON(t, crd.Object), `"color"`) {
 		t.Fatalf("CRD was not upgraded with the chart: %v", err)
 	}
-	// Put the shared CRD back for other tests.
 	t.Cleanup(func() {
-		_, _ = e.engine.Apply(context.Background(), e.release(helm.Source{RepoURL: url, Name: stack, Version: "88.5.3"}, rel.Values))
+		_ = e.kube.Dynamic.Resource(crds).Delete(context.Background(), "upgradewidgets.helmtest.homelab.dev", metav1.DeleteOptions{})
 	})
 }
 

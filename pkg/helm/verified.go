@@ -247,3 +247,28 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// Last is the release's newest revision; ok is false when the release does
+// not exist or was uninstalled.
+func (e *Engine) Last(ctx context.Context, name, namespace string) (rev Revision, ok bool, err error) {
+	hist, err := e.History(ctx, name, namespace)
+	if err != nil || len(hist) == 0 {
+		return Revision{}, false, err
+	}
+	return hist[0], hist[0].Status != release.StatusUninstalled.String(), nil
+}
+
+// Uninstall removes the release and waits until its resources are gone. A
+// release that is not there is not an error.
+func (e *Engine) Uninstall(ctx context.Context, name, namespace string, timeout time.Duration) error {
+	cfg, err := e.ActionConfig(namespace)
+	if err != nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.Wait, un.Timeout, un.IgnoreNotFound = true, timeoutOr(timeout), true
+	if _, err := un.Run(name); err != nil {
+		return fmt.Errorf("helm uninstall %s: %w", name, err)
+	}
+	return nil
+}

@@ -525,3 +525,22 @@ func (c *Client) pollFor(ctx context.Context, timeout time.Duration, cond wait.C
 	}
 	return err
 }
+
+// PodLogs returns the last lines of pod's container log: its previous run's
+// when it has restarted (a crash), else the current one's; empty when no
+// kubelet can give it.
+func (c *Client) PodLogs(ctx context.Context, namespace, pod string, lines int64) string {
+	if pod == "" {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, previous := range []bool{true, false} {
+		data, err := c.Typed.CoreV1().Pods(namespace).
+			GetLogs(pod, &corev1.PodLogOptions{TailLines: &lines, Previous: previous}).DoRaw(lctx)
+		if err == nil && len(data) > 0 {
+			return string(data)
+		}
+	}
+	return ""
+}

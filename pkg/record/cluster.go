@@ -2,7 +2,6 @@ package record
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -10,9 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
-
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/kube"
@@ -80,18 +76,8 @@ func HelmReleaseWatch(engine func() (*helm.Engine, error), namespace, name strin
 			return nil, err
 		}
 		installed := func() (bool, error) {
-			cfg, err := e.ActionConfig(namespace)
-			if err != nil {
-				return false, err
-			}
-			last, err := cfg.Releases.Last(name)
-			if errors.Is(err, driver.ErrReleaseNotFound) {
-				return false, nil
-			}
-			if err != nil {
-				return false, fmt.Errorf("read release %s: %w", name, err)
-			}
-			return last.Info.Status != release.StatusUninstalled, nil
+			_, ok, err := e.Last(ctx, name, namespace)
+			return ok, err
 		}
 		had := rec.Has(rel)
 		if !had {

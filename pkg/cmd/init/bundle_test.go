@@ -37,6 +37,7 @@ func bundleBox(t *testing.T) *hosttest.Host {
 	h.ExpectFunc("systemctl is-enabled/is-active", func(c host.Cmd) bool {
 		return c.Name == "systemctl" && (c.Args[0] == "is-enabled" || c.Args[0] == "is-active")
 	}).Returns("inactive\n", hosttest.Exit(3)).AnyTimes()
+	h.Expect("systemctl", "show", "--value", "-p", "StatusText", "grafana-portforward.service").Returns("\n", nil).AnyTimes()
 	return h
 }
 

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -431,35 +428,22 @@ func releaseStep(d Deps, it record.Item) plan.Step {
 			if err != nil {
 				return plan.Status{Pending: true, Summary: fmt.Sprintf("helm uninstall %s (the cluster could not be asked: %v)", it.Name, err)}, nil
 			}
-			cfg, err := e.ActionConfig(it.Namespace)
+			last, ok, err := e.Last(ctx, it.Name, it.Namespace)
 			if err != nil {
 				return plan.Status{}, err
 			}
-			last, err := cfg.Releases.Last(it.Name)
-			if errors.Is(err, driver.ErrReleaseNotFound) || (err == nil && last.Info.Status == release.StatusUninstalled) {
+			if !ok {
 				return plan.Status{Summary: "already uninstalled"}, nil
 			}
-			if err != nil {
-				return plan.Status{}, fmt.Errorf("read release %s: %w", it.Name, err)
-			}
 			return plan.Status{Pending: true, Summary: fmt.Sprintf("helm uninstall %s from namespace %s (revision %d, %s) and wait until its resources are gone",
-				it.Name, it.Namespace, last.Version, last.Info.Status)}, nil
+				it.Name, it.Namespace, last.Number, last.Status)}, nil
 		},
 		Apply: func(ctx context.Context) error {
 			e, err := d.Helm()
 			if err != nil {
 				return err
 			}
-			cfg, err := e.ActionConfig(it.Namespace)
-			if err != nil {
-				return err
-			}
-			un := action.NewUninstall(cfg)
-			un.Wait, un.Timeout, un.IgnoreNotFound = true, timeoutOr(d.Timeout), true
-			if _, err := un.Run(it.Name); err != nil {
-				return fmt.Errorf("helm uninstall %s: %w", it.Name, err)
-			}
-			return nil
+			return e.Uninstall(ctx, it.Name, it.Namespace, d.Timeout)
 		},
 	}
 }

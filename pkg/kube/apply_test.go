@@ -259,14 +259,7 @@ func TestWaitRolloutExplainsCrashLoop(t *testing.T) {
 	ns := kubetest.Namespace(t, c)
 	ctx := context.Background()
 	applyTyped(t, c, deployment(ns, "web", 1))
-	// Wait for the controller to create the pod, then make it crash-loop.
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, err := kubetest.MarkPodsCrashLooping(ctx, c, ns, "app=web", "OOMKilled", 4); err == nil && n > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	markCrashLooping(t, c, ns, "OOMKilled", 4)
 	err := c.WaitRollout(ctx, ns, "web", 2*time.Second, nil)
 	var rerr *kube.RolloutError
 	if !errors.As(err, &rerr) || rerr.Reason != "OOMKilled" || rerr.Pod == "" || !errors.Is(err, kube.ErrTimeout) {
@@ -274,6 +267,23 @@ func TestWaitRolloutExplainsCrashLoop(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "memory limit") {
 		t.Errorf("message does not explain OOMKilled: %v", err)
+	}
+}
+
+// markCrashLooping waits (at most 20s) for the controller to create the pod
+// of Deployment web, then makes it crash-loop as a kubelet would report.
+func markCrashLooping(t *testing.T, c *kube.Client, ns, reason string, restarts int32) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := kubetest.MarkPodsCrashLooping(context.Background(), c, ns, "app=web", reason, restarts)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pod of deployment %s/web to mark crash-looping after 20s (last error: %v)", ns, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -293,13 +303,7 @@ func TestWaitRolloutFailsFastOnACertainFailure(t *testing.T) {
 	ns := kubetest.Namespace(t, c)
 	ctx := context.Background()
 	applyTyped(t, c, deployment(ns, "web", 1))
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, err := kubetest.MarkPodsCrashLooping(ctx, c, ns, "app=web", "Error", 2); err == nil && n > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	markCrashLooping(t, c, ns, "Error", 2)
 	err := c.WaitRolloutWith(ctx, ns, "web", kube.RolloutOptions{Timeout: 2 * time.Minute, FailAfterRestarts: 2})
 	var rerr *kube.RolloutError
 	if !errors.As(err, &rerr) || rerr.Reason != "CrashLoop" || rerr.Pod == "" || !strings.Contains(rerr.Detail, "exited with code 1") {

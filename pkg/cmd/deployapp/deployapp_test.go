@@ -66,8 +66,8 @@ func newBox(t *testing.T) *box {
 		t.Fatal(err)
 	}
 	b.config = filepath.Join(t.TempDir(), "homelab.yaml")
-	cfg := fmt.Sprintf("app:\n  name: web\n  namespace: %s\n  image: %s\n  clusterIP: 10.43.0.%d\nmonitoring:\n  namespace: %s\n",
-		b.ns, b.image, 150+time.Now().UnixNano()%100, b.ns)
+	cfg := fmt.Sprintf("app:\n  name: web\n  namespace: %s\n  image: %s\n  clusterIP: %s\nmonitoring:\n  namespace: %s\n",
+		b.ns, b.image, kubetest.FreeClusterIP(t, b.kube), b.ns)
 	if err := os.WriteFile(b.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

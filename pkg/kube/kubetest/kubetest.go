@@ -5,6 +5,7 @@ package kubetest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,30 @@ func RegisterReadyNode(t testing.TB, c *kube.Client, name string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// FreeClusterIP picks a Service address in the test cluster's service range
+// (10.43.0.0/16, as k3s) that no Service holds, at random among thousands:
+// tests in other packages create Services in the same cluster at the same
+// time, and a namespace being deleted keeps its Services for a while.
+func FreeClusterIP(t testing.TB, c *kube.Client) string {
+	t.Helper()
+	svcs, err := c.Typed.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list services: %v", err)
+	}
+	used := map[string]bool{}
+	for _, s := range svcs.Items {
+		for _, ip := range s.Spec.ClusterIPs {
+			used[ip] = true
+		}
+	}
+	for {
+		n := rand.IntN(100 * 254)
+		ip := fmt.Sprintf("10.43.%d.%d", 100+n/254, 1+n%254)
+		if !used[ip] {
+			return ip
+		}
 	}
 }

@@ -220,13 +220,17 @@ func TestNodeReadyAndNotReady(t *testing.T) {
 	if n := node(); !n.Ready {
 		t.Fatalf("registered Ready, listed %+v", n)
 	}
-	nodes, _ := e.cluster.Nodes(ctx)
-	allReady := true
-	for _, n := range nodes {
-		allReady = allReady && n.Ready
-	}
-	if res := run(t, cfg, e.cluster, 5*time.Second); allReady { // other tests' nodes may come and go
+	// Other packages' tests register nodes in the same cluster at the same
+	// time, each briefly without a Ready condition: only a finding about
+	// this test's node, or an ok, tells anything here.
+	res := run(t, cfg, e.cluster, 5*time.Second)
+	switch r := res["k3s.node"]; {
+	case r.Status == doctor.StatusOK:
 		expect(t, res, "k3s.node", doctor.StatusOK, "node(s) Ready")
+	case strings.Contains(r.Message, name):
+		t.Errorf("k3s.node: %s %q about this test's Ready node", r.Status, r.Message)
+	default:
+		t.Logf("k3s.node: %s about another test's node: %s", r.Status, r.Message)
 	}
 
 	// The kubelet stops reporting Ready.
@@ -247,7 +251,7 @@ func TestNodeReadyAndNotReady(t *testing.T) {
 	if n := node(); n.Ready || n.Reason != "KubeletNotReady" || n.Message != "PLEG is not healthy" {
 		t.Errorf("NotReady node listed as %+v", n)
 	}
-	res := run(t, cfg, e.cluster, 5*time.Second)
+	res = run(t, cfg, e.cluster, 5*time.Second)
 	expect(t, res, "k3s.node", doctor.StatusFail, "is not Ready", "journalctl -u k3s")
 }
 

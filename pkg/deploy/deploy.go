@@ -89,7 +89,7 @@ func releaseStep(cfg *config.Config, d Deps, imported func() *Build) plan.Step {
 		return release(cfg, cur, d.Timeout, nil), nil
 	}
 	return plan.Step{
-		Name: "release " + cfg.App.Namespace + "/" + ReleaseName(cfg),
+		Name: ReleaseStepName(cfg),
 		Check: func(ctx context.Context) (plan.Status, error) {
 			e, err := d.Helm()
 			if err != nil {
@@ -131,6 +131,12 @@ func rest(st helm.State) string {
 		return " (nothing else changes)"
 	}
 	return "; and: " + st.Summary
+}
+
+// ReleaseStepName names the step that rolls out a new revision: whether it
+// changed tells a deploy from a re-run of the same build.
+func ReleaseStepName(cfg *config.Config) string {
+	return "release " + cfg.App.Namespace + "/" + ReleaseName(cfg)
 }
 
 // Current is the build the app's release runs now; empty before the first

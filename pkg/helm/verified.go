@@ -83,10 +83,10 @@ func (e *Engine) History(ctx context.Context, name, namespace string) ([]Revisio
 	return out, nil
 }
 
-// Rollback makes the release run what revision ran (0: the last deployed
-// revision before the current one), as a new revision, and verifies it with
-// r.Verify; a failed Verify goes back to what ran before, as Apply does. It
-// returns the new revision's number.
+// Rollback makes the release run what revision ran, as a new revision,
+// and verifies it with r.Verify; a failed Verify goes back to what ran
+// before, as Apply does. It returns the new revision's number. Choosing the
+// revision is the caller's (deploy.RollbackPlan picks the last working one).
 func (e *Engine) Rollback(ctx context.Context, r Release, revision int) (int, error) {
 	cfg, err := e.ActionConfig(r.Namespace)
 	if err != nil {
@@ -96,23 +96,8 @@ func (e *Engine) Rollback(ctx context.Context, r Release, revision int) (int, er
 	if err != nil {
 		return 0, err
 	}
-	if len(hist) == 0 {
-		return 0, fmt.Errorf("%s is not installed in namespace %s: nothing to roll back", r.Name, r.Namespace)
-	}
-	current := hist[0]
-	if revision == 0 {
-		for _, h := range hist[1:] {
-			if h.Status == release.StatusSuperseded.String() || h.Status == release.StatusDeployed.String() {
-				revision = h.Number
-				break
-			}
-		}
-		if revision == 0 {
-			return 0, fmt.Errorf("%s has no earlier working revision to roll back to (revision %d is the only one that ran)", r.Name, current.Number)
-		}
-	}
 	if !hasRevision(hist, revision) {
-		return 0, fmt.Errorf("%s has no revision %d; it keeps the last %d: %s", r.Name, revision, maxHistory, revisionList(hist))
+		return 0, fmt.Errorf("%s in namespace %s has no revision %d", r.Name, r.Namespace, revision)
 	}
 	before := deployedOf(hist)
 	rel, err := e.rollbackTo(cfg, r, revision)
@@ -226,17 +211,6 @@ func hasRevision(hist []Revision, n int) bool {
 		}
 	}
 	return false
-}
-
-func revisionList(hist []Revision) string {
-	s := ""
-	for i, h := range hist {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprint(h.Number)
-	}
-	return s
 }
 
 func firstLine(s string) string {

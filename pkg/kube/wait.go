@@ -297,10 +297,11 @@ func (c *Client) certainFailure(ctx context.Context, d *appsv1.Deployment, p *co
 		if cs.RestartCount > 0 {
 			// Killed for failing its startup probe: the build did not answer
 			// its health path within app.startupSeconds.
-			if ev := c.eventMatching(ctx, p, "failed startup probe"); ev != "" {
-				probe := c.eventMatching(ctx, p, "Startup probe failed")
+			evs := c.podEvents(ctx, p.Namespace, p.Name)
+			if killed := eventMatching(evs, "failed startup probe"); killed != "" {
+				probe := eventMatching(evs, "Startup probe failed")
 				if probe == "" {
-					probe = ev
+					probe = killed
 				}
 				return fail("StartupProbeFailed", fmt.Sprintf("container %s did not answer its health check in time: %s", cs.Name, probe))
 			}
@@ -396,7 +397,7 @@ func (c *Client) diagnose(ctx context.Context, d *appsv1.Deployment) *RolloutErr
 	}
 	e.Pod = worst.Name
 	e.Reason, e.Detail, _ = podProblem(worst)
-	e.LastEvent = c.lastEvent(ctx, worst)
+	e.LastEvent = c.lastEventOf(ctx, worst.Namespace, worst.Name)
 	return e
 }
 
@@ -466,10 +467,6 @@ func rankOf(reason string) int {
 	return 3 // a named failure: CrashLoopBackOff, OOMKilled, ErrImageNeverPull, ...
 }
 
-func (c *Client) lastEvent(ctx context.Context, p *corev1.Pod) string {
-	return c.lastEventOf(ctx, p.Namespace, p.Name)
-}
-
 func (c *Client) lastEventOf(ctx context.Context, namespace, pod string) string {
 	evs := c.podEvents(ctx, namespace, pod)
 	if len(evs) == 0 {
@@ -479,9 +476,9 @@ func (c *Client) lastEventOf(ctx context.Context, namespace, pod string) string 
 	return ev.Reason + ": " + ev.Message
 }
 
-// eventMatching returns the newest event message about p containing text.
-func (c *Client) eventMatching(ctx context.Context, p *corev1.Pod, text string) string {
-	evs := c.podEvents(ctx, p.Namespace, p.Name)
+// eventMatching returns the newest message among evs (oldest first)
+// containing text.
+func eventMatching(evs []corev1.Event, text string) string {
 	for i := len(evs) - 1; i >= 0; i-- {
 		if strings.Contains(evs[i].Message, text) {
 			return evs[i].Message

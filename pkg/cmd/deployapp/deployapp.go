@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -189,7 +190,7 @@ func summary(ctx context.Context, opts *Options, cfg *config.Config, res plan.Re
 	}
 	cur := hist[0]
 	switch {
-	case len(res.Changed) == 0 || (len(res.Changed) == 1 && strings.HasPrefix(res.Changed[0], "import ")):
+	case !opts.Rollback && !slices.Contains(res.Changed, deploy.ReleaseStepName(cfg)), len(res.Changed) == 0:
 		fmt.Fprintf(opts.IO.ErrOut, "%s already runs %s (revision %d); nothing changed\n", cfg.App.Name, cur.Build.Reference, cur.Number)
 	case opts.Rollback:
 		fmt.Fprintf(opts.IO.ErrOut, "rolled back: %s runs %s again as revision %d\n", cfg.App.Name, cur.Build.Reference, cur.Number)

@@ -27,6 +27,7 @@ type Config struct {
 	TLS        TLS        `yaml:"tls"`
 	App        App        `yaml:"app"`
 	Monitoring Monitoring `yaml:"monitoring"`
+	Alerts     Alerts     `yaml:"alerts"`
 	K3s        K3s        `yaml:"k3s"`
 }
 
@@ -119,6 +120,116 @@ type Prometheus struct {
 	Retention     string `yaml:"retention"`
 	RetentionSize string `yaml:"retentionSize"`
 	StorageSize   string `yaml:"storageSize"`
+}
+
+// Alerts says who is told when the app breaks, and when. The thresholds
+// become the app's alerting rules; Notify becomes Alertmanager's receivers.
+type Alerts struct {
+	// Notify lists the destinations; empty means alerts are only seen in
+	// Grafana and Alertmanager.
+	Notify []Notify `yaml:"notify"`
+	// AppDownFor is how long the probe must fail before AppDown fires.
+	AppDownFor string `yaml:"appDownFor"`
+	// RepeatInterval re-sends an alert that is still firing.
+	RepeatInterval string `yaml:"repeatInterval"`
+	// Restarts is the crash-loop threshold: more than Count restarts of the
+	// app's container within Window.
+	Restarts Restarts `yaml:"restarts"`
+	// SlowAfter is the probe duration above which the app counts as slow.
+	SlowAfter string `yaml:"slowAfter"`
+	// CertificateDays warns this many days before the public certificate expires.
+	CertificateDays int `yaml:"certificateDays"`
+	// DiskFreePercent warns when a host filesystem has less free space.
+	DiskFreePercent int `yaml:"diskFreePercent"`
+	// DeadMansSwitchURL receives the always-firing Watchdog alert, so that an
+	// outside service notices when alerting itself is dead. Empty silences it.
+	DeadMansSwitchURL string `yaml:"deadMansSwitchURL" secret:"true"`
+}
+
+// Restarts is the AppRestarting threshold.
+type Restarts struct {
+	Count  int    `yaml:"count"`
+	Window string `yaml:"window"`
+}
+
+// Notify is one destination: exactly one of its fields is set. Fields
+// tagged secret:"true" never appear in errors, plans or logs.
+type Notify struct {
+	Ntfy     *NtfyNotify     `yaml:"ntfy"`
+	Discord  *DiscordNotify  `yaml:"discord"`
+	Slack    *SlackNotify    `yaml:"slack"`
+	Telegram *TelegramNotify `yaml:"telegram"`
+	Email    *EmailNotify    `yaml:"email"`
+	Webhook  *WebhookNotify  `yaml:"webhook"`
+}
+
+// Kind is the destination's key in homelab.yaml ("ntfy", "email"...), or ""
+// when none is set.
+func (n Notify) Kind() string {
+	switch {
+	case n.Ntfy != nil:
+		return "ntfy"
+	case n.Discord != nil:
+		return "discord"
+	case n.Slack != nil:
+		return "slack"
+	case n.Telegram != nil:
+		return "telegram"
+	case n.Email != nil:
+		return "email"
+	case n.Webhook != nil:
+		return "webhook"
+	}
+	return ""
+}
+
+// NotifyKinds are the destination kinds, in the order the docs list them.
+var NotifyKinds = []string{"ntfy", "discord", "slack", "telegram", "email", "webhook"}
+
+// NtfyNotify publishes to an ntfy topic (ntfy.sh or self-hosted). Anyone
+// who knows a public topic's name can read it, so its URL is a secret too;
+// Token is for protected topics.
+type NtfyNotify struct {
+	URL   string `yaml:"url" secret:"true"`
+	Token string `yaml:"token" secret:"true"`
+}
+
+// DiscordNotify posts to a Discord channel webhook; the URL holds its token.
+type DiscordNotify struct {
+	WebhookURL string `yaml:"webhookURL" secret:"true"`
+}
+
+// SlackNotify posts to a Slack incoming webhook; the URL holds its token.
+type SlackNotify struct {
+	WebhookURL string `yaml:"webhookURL" secret:"true"`
+	Channel    string `yaml:"channel"`
+}
+
+// TelegramNotify sends through a Telegram bot to one chat.
+type TelegramNotify struct {
+	BotToken string `yaml:"botToken" secret:"true"`
+	ChatID   int64  `yaml:"chatID"`
+	// APIURL is the Bot API server, for a self-hosted one; empty means
+	// Telegram's own.
+	APIURL string `yaml:"apiURL"`
+}
+
+// EmailNotify sends mail through an SMTP server.
+type EmailNotify struct {
+	To        string `yaml:"to"`
+	From      string `yaml:"from"`
+	Smarthost string `yaml:"smarthost"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password" secret:"true"`
+	// RequireTLS refuses to send without STARTTLS; unset means true.
+	RequireTLS *bool `yaml:"requireTLS"`
+}
+
+// WebhookNotify posts Alertmanager's JSON to any URL; the URL may hold a
+// token, so it is treated as a secret.
+type WebhookNotify struct {
+	URL         string `yaml:"url" secret:"true"`
+	BearerToken string `yaml:"bearerToken" secret:"true"`
 }
 
 // K3s is the Kubernetes distribution homelab installs.

@@ -276,7 +276,7 @@ func (d *decoder) decodeStruct(prefix string, n *yaml.Node, v reflect.Value) {
 			continue
 		}
 		seen[kn.Value] = true
-		field, ok := fieldByTag(v, kn.Value)
+		field, secret, ok := fieldByTag(v, kn.Value)
 		if !ok {
 			d.add(key, kn, "unknown key (valid keys%s: %s)", under(prefix), strings.Join(yamlKeys(v.Type()), ", "))
 			continue
@@ -285,24 +285,55 @@ func (d *decoder) decodeStruct(prefix string, n *yaml.Node, v reflect.Value) {
 		if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
 			continue // "key:" with no value keeps the default
 		}
-		if field.Kind() == reflect.Struct {
-			d.decodeStruct(key, vn, field)
-			continue
-		}
-		d.decodeValue(key, vn, field)
+		d.decodeField(key, vn, field, secret)
 	}
 }
 
-func (d *decoder) decodeValue(key string, n *yaml.Node, field reflect.Value) {
+// decodeField decodes one value into a field of any kind a Config holds:
+// nested mappings, optional mappings (pointers), lists of mappings and plain
+// values.
+func (d *decoder) decodeField(key string, n *yaml.Node, field reflect.Value, secret bool) {
+	switch {
+	case field.Kind() == reflect.Struct:
+		d.decodeStruct(key, n, field)
+	case field.Kind() == reflect.Pointer:
+		// Set even when a key inside is wrong, so validation does not also
+		// call the mapping missing.
+		fresh := reflect.New(field.Type().Elem())
+		d.decodeField(key, n, fresh.Elem(), secret)
+		field.Set(fresh)
+	case field.Kind() == reflect.Slice && field.Type().Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.SequenceNode {
+			d.add(key, n, "must be a list, got %s", describe(n, secret))
+			return
+		}
+		// The file's list replaces the default list, as for lists of strings.
+		list := reflect.MakeSlice(field.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			itemKey := fmt.Sprintf("%s[%d]", key, i)
+			d.sources[itemKey] = fmt.Sprintf("%s:%d", d.file, item.Line)
+			d.decodeStruct(itemKey, item, list.Index(i))
+		}
+		field.Set(list)
+	default:
+		d.decodeValue(key, n, field, secret)
+	}
+}
+
+func (d *decoder) decodeValue(key string, n *yaml.Node, field reflect.Value, secret bool) {
 	want := ""
 	switch field.Kind() {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			want = "a string"
 		}
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 			want = "a whole number"
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			want = "true or false"
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -310,35 +341,40 @@ func (d *decoder) decodeValue(key string, n *yaml.Node, field reflect.Value) {
 		}
 	}
 	if want != "" {
-		d.add(key, n, "must be %s, got %s", want, describe(n))
+		d.add(key, n, "must be %s, got %s", want, describe(n, secret))
 		return
 	}
 	fresh := reflect.New(field.Type())
 	if err := n.Decode(fresh.Interface()); err != nil {
-		d.add(key, n, "cannot be read as %s: %s", field.Type(), describe(n))
+		d.add(key, n, "cannot be read as %s: %s", field.Type(), describe(n, secret))
 		return
 	}
 	field.Set(fresh.Elem())
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
+// describe names what a node holds for an error message; a secret's value
+// is never shown.
+func describe(n *yaml.Node, secret bool) string {
+	switch {
+	case n.Kind == yaml.MappingNode:
 		return "a mapping"
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode:
 		return "a list"
+	case secret:
+		return "a value (hidden: it is a secret)"
 	}
 	return fmt.Sprintf("%q", n.Value)
 }
 
-func fieldByTag(v reflect.Value, name string) (reflect.Value, bool) {
+// fieldByTag finds the field for a YAML key, and whether it holds a secret.
+func fieldByTag(v reflect.Value, name string) (reflect.Value, bool, bool) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		if tagName(t.Field(i)) == name {
-			return v.Field(i), true
+			return v.Field(i), t.Field(i).Tag.Get("secret") == "true", true
 		}
 	}
-	return reflect.Value{}, false
+	return reflect.Value{}, false, false
 }
 
 func yamlKeys(t reflect.Type) []string {

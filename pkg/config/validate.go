@@ -8,7 +8,9 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/distribution/reference"
@@ -37,6 +39,7 @@ func Validate(c *Config) []Problem {
 	v.tls(c)
 	v.app(c)
 	v.monitoring(c)
+	v.alerts(c.Alerts)
 	v.k3s(c.K3s)
 	return v.problems
 }
@@ -45,6 +48,11 @@ type validator struct{ problems []Problem }
 
 func (v *validator) bad(key, value, want string) {
 	v.problems = append(v.problems, Problem{Key: key, Msg: fmt.Sprintf("invalid value %q: %s", value, want)})
+}
+
+// badSecret reports a secret field without its value.
+func (v *validator) badSecret(key, want string) {
+	v.problems = append(v.problems, Problem{Key: key, Msg: "invalid value (hidden: it is a secret): " + want})
 }
 
 func (v *validator) domain(d string) {
@@ -257,4 +265,138 @@ func (v *validator) port(key string, p int) {
 	if p < 1 || p > 65535 {
 		v.bad(key, fmt.Sprint(p), "a port number from 1 to 65535")
 	}
+}
+
+var (
+	ntfyTopic     = regexp.MustCompile(`^[-_A-Za-z0-9]{1,64}$`)
+	telegramToken = regexp.MustCompile(`^[0-9]+:[A-Za-z0-9_-]+$`)
+)
+
+func (v *validator) alerts(a Alerts) {
+	v.duration("alerts.appDownFor", a.AppDownFor, time.Second, 24*time.Hour, "like 1m or 5m")
+	v.duration("alerts.repeatInterval", a.RepeatInterval, time.Minute, 7*24*time.Hour, "like 4h or 30m")
+	if a.Restarts.Count < 1 || a.Restarts.Count > 100 {
+		v.bad("alerts.restarts.count", fmt.Sprint(a.Restarts.Count), "a whole number from 1 to 100")
+	}
+	v.duration("alerts.restarts.window", a.Restarts.Window, time.Minute, 24*time.Hour, "like 15m or 1h")
+	v.duration("alerts.slowAfter", a.SlowAfter, 10*time.Millisecond, time.Minute, "like 2s or 500ms")
+	if a.CertificateDays < 1 || a.CertificateDays > 90 {
+		v.bad("alerts.certificateDays", fmt.Sprint(a.CertificateDays), "a whole number of days from 1 to 90")
+	}
+	if a.DiskFreePercent < 1 || a.DiskFreePercent > 50 {
+		v.bad("alerts.diskFreePercent", fmt.Sprint(a.DiskFreePercent), "a whole percentage from 1 to 50")
+	}
+	if a.DeadMansSwitchURL != "" && !httpURL(a.DeadMansSwitchURL, false) {
+		v.badSecret("alerts.deadMansSwitchURL", "an http:// or https:// URL to ping, or empty")
+	}
+	for i, n := range a.Notify {
+		v.notify(fmt.Sprintf("alerts.notify[%d]", i), n)
+	}
+}
+
+// duration checks a Prometheus duration from min to max.
+func (v *validator) duration(key, value string, min, max time.Duration, example string) {
+	d, err := model.ParseDuration(value)
+	if err != nil || time.Duration(d) > max || time.Duration(d) < min {
+		v.bad(key, value, fmt.Sprintf("a Prometheus duration from %s to %s, %s", model.Duration(min), model.Duration(max), example))
+	}
+}
+
+func (v *validator) notify(key string, n Notify) {
+	var set []string
+	for _, kind := range NotifyKinds {
+		if kindSet(n, kind) {
+			set = append(set, kind)
+		}
+	}
+	switch {
+	case len(set) == 0:
+		v.problems = append(v.problems, Problem{Key: key, Msg: "names no destination: give exactly one of " + strings.Join(NotifyKinds, ", ")})
+		return
+	case len(set) > 1:
+		v.problems = append(v.problems, Problem{Key: key, Msg: "names " + strings.Join(set, " and ") + ": put each destination in its own list entry (- " + set[0] + ": ...)"})
+		return
+	}
+	switch {
+	case n.Ntfy != nil:
+		u, err := url.Parse(n.Ntfy.URL)
+		if err != nil || !httpURL(n.Ntfy.URL, false) || u.RawQuery != "" || !ntfyTopic.MatchString(path.Base(u.Path)) || strings.Count(strings.Trim(u.Path, "/"), "/") != 0 {
+			v.badSecret(key+".ntfy.url", "a topic URL like https://ntfy.sh/my-blog-alerts (server, then one topic name of letters, digits, - and _; no query)")
+		}
+	case n.Discord != nil:
+		if u, err := url.Parse(n.Discord.WebhookURL); err != nil || !httpURL(n.Discord.WebhookURL, true) || !strings.HasPrefix(u.Path, "/api/webhooks/") {
+			v.badSecret(key+".discord.webhookURL", "a Discord webhook URL like https://discord.com/api/webhooks/ID/TOKEN (channel settings, Integrations, Webhooks)")
+		}
+	case n.Slack != nil:
+		if !httpURL(n.Slack.WebhookURL, true) {
+			v.badSecret(key+".slack.webhookURL", "a Slack incoming-webhook URL like https://hooks.slack.com/services/T/B/X")
+		}
+		if c := n.Slack.Channel; c != "" && (!strings.HasPrefix(c, "#") && !strings.HasPrefix(c, "@") || strings.ContainsAny(c, " \t\n")) {
+			v.bad(key+".slack.channel", c, "empty (the webhook's own channel), or a channel like #alerts")
+		}
+	case n.Telegram != nil:
+		if !telegramToken.MatchString(n.Telegram.BotToken) {
+			v.badSecret(key+".telegram.botToken", "the token @BotFather gave, like 123456:ABC-DEF1234ghIkl")
+		}
+		if n.Telegram.ChatID == 0 {
+			v.bad(key+".telegram.chatID", "0", "the chat's numeric id (negative for groups), like 42")
+		}
+		if n.Telegram.APIURL != "" && !httpURL(n.Telegram.APIURL, false) {
+			v.bad(key+".telegram.apiURL", n.Telegram.APIURL, "empty (Telegram's own API), or a Bot API server URL like http://telegram-bot-api.local:8081")
+		}
+	case n.Email != nil:
+		v.email(key+".email", *n.Email)
+	case n.Webhook != nil:
+		if !httpURL(n.Webhook.URL, false) {
+			v.badSecret(key+".webhook.url", "an http:// or https:// URL that accepts Alertmanager's JSON")
+		}
+	}
+}
+
+func kindSet(n Notify, kind string) bool {
+	switch kind {
+	case "ntfy":
+		return n.Ntfy != nil
+	case "discord":
+		return n.Discord != nil
+	case "slack":
+		return n.Slack != nil
+	case "telegram":
+		return n.Telegram != nil
+	case "email":
+		return n.Email != nil
+	case "webhook":
+		return n.Webhook != nil
+	}
+	return false
+}
+
+func (v *validator) email(key string, e EmailNotify) {
+	if list, err := mail.ParseAddressList(e.To); err != nil || len(list) == 0 {
+		v.bad(key+".to", e.To, "an e-mail address like me@example.com (several: separated by commas)")
+	}
+	if a, err := mail.ParseAddress(e.From); err != nil || a.Address != e.From {
+		v.bad(key+".from", e.From, "a plain e-mail address like homelab@example.com")
+	}
+	host, port, err := net.SplitHostPort(e.Smarthost)
+	if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+		v.bad(key+".smarthost", e.Smarthost, "the SMTP server as host:port, like smtp.example.com:587")
+	}
+	if (e.Username == "") != (e.Password == "") {
+		if e.Username == "" {
+			v.bad(key+".username", e.Username, "required with a password")
+		} else {
+			v.badSecret(key+".password", "required with a username")
+		}
+	}
+}
+
+// httpURL reports whether s is an absolute http(s) URL with a host and no
+// user info (credentials belong in their own fields, which stay secret).
+func httpURL(s string, httpsOnly bool) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || strings.ContainsAny(s, " \t\n") {
+		return false
+	}
+	return u.Scheme == "https" || (!httpsOnly && u.Scheme == "http")
 }

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
@@ -23,6 +22,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+	"github.com/prometheus/common/model"
 )
 
 // DataSourceUID is the Prometheus data source kube-prometheus-stack
@@ -59,7 +59,7 @@ type App struct {
 	SlowAfter       time.Duration
 	CertificateDays int
 	Restarts        int
-	RestartsWindow  time.Duration
+	RestartsWindow  model.Duration
 }
 
 // uidPrefix marks homelab's dashboards among the chart's own.
@@ -179,7 +179,7 @@ func build(a App) *sdk.DashboardBuilder {
 
 	restarts := timeseries.NewPanelBuilder().Id(next()).
 		Title("Container restarts").
-		Description("Restarts of the app's container, per pod, over the last " + promDuration(restartsWindow(a)) + " (kube-state-metrics). The liveness probe restarts a hung or crashing app, so an app that keeps dying may never look down: this shows it." + restartsNote(a)).
+		Description("Restarts of the app's container, per pod, over the last " + restartsWindow(a).String() + " (kube-state-metrics). The liveness probe restarts a hung or crashing app, so an app that keeps dying may never look down: this shows it." + restartsNote(a)).
 		Datasource(dataSource()).
 		WithTarget(query("A", q.Restarts, "{{pod}}")).
 		Min(0).Decimals(0).
@@ -187,7 +187,7 @@ func build(a App) *sdk.DashboardBuilder {
 		Legend(legend()).Tooltip(tooltip()).
 		Span(8).Height(8)
 	if a.Restarts > 0 {
-		restarts.Thresholds(steps(step(nil, "green"), step(cog.ToPtr(float64(a.Restarts)+0.5), "red"))).
+		restarts.Thresholds(steps(step(nil, "green"), step(cog.ToPtr(float64(a.Restarts)), "red"))).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))
 	}
 	b.WithPanel(restarts)
@@ -240,39 +240,20 @@ func queries(a App) panelQueries {
 		Phases:          "sum by (phase) (probe_http_duration_seconds{" + probe + "})",
 		Status:          "probe_http_status_code{" + probe + "}",
 		CertificateDays: "(probe_ssl_earliest_cert_expiry{" + public + "} - time()) / 86400",
-		Restarts:        "sum by (pod) (increase(kube_pod_container_status_restarts_total{" + ksm + "}[" + promDuration(restartsWindow(a)) + "]))",
+		Restarts:        "sum by (pod) (increase(kube_pod_container_status_restarts_total{" + ksm + "}[" + restartsWindow(a).String() + "]))",
 		Memory:          "sum by (pod) (container_memory_working_set_bytes{" + cadvisor + "})",
 		MemoryLimit:     `max(kube_pod_container_resource_limits{` + ksm + `, resource="memory"})`,
 		CPU:             "sum by (pod) (rate(container_cpu_usage_seconds_total{" + cadvisor + "}[$__rate_interval]))",
 	}
 }
 
-func restartsWindow(a App) time.Duration {
+// restartsWindow is the window restarts are counted over: the alert's, or
+// its default.
+func restartsWindow(a App) model.Duration {
 	if a.RestartsWindow > 0 {
 		return a.RestartsWindow
 	}
-	return 15 * time.Minute
-}
-
-// promDuration writes d as Prometheus does (1h30m, 15m, 90s).
-func promDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	out := ""
-	for _, u := range []struct {
-		unit string
-		d    time.Duration
-	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
-		if n := d / u.d; n > 0 {
-			out += strconv.FormatInt(int64(n), 10) + u.unit
-			d -= n * u.d
-		}
-	}
-	if out == "" {
-		return "1s"
-	}
-	return out
+	return model.Duration(15 * time.Minute)
 }
 
 func slowNote(a App) string {

@@ -29,6 +29,10 @@ monitoring:
   namespace: observability
   release: mon
   probe: {name: blog-up}
+alerts:
+  slowAfter: 500ms
+  certificateDays: 21
+  restarts: {count: 5, window: 1h}
 `,
 }
 

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/homelab-dev/homelab/charts"
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/dashboard"
 	"github.com/homelab-dev/homelab/pkg/helm"
 )
 
@@ -56,8 +59,27 @@ type values struct {
 		Module   string `json:"module"`
 		Prober   string `json:"prober"`
 		Target   string `json:"target"`
+		Public   struct {
+			Name   string `json:"name"`
+			Module string `json:"module"`
+			Target string `json:"target"` // empty: TLS is off, no public probe
+		} `json:"public"`
 	} `json:"probe"`
+	Alerts struct {
+		AppDownFor string `json:"appDownFor"`
+		Restarts   struct {
+			Count  int    `json:"count"`
+			Window string `json:"window"`
+		} `json:"restarts"`
+		SlowAfterSeconds float64 `json:"slowAfterSeconds"`
+		CertificateDays  int     `json:"certificateDays"`
+		DiskFreePercent  int     `json:"diskFreePercent"`
+	} `json:"alerts"`
 }
+
+// PublicProbeModule is the blackbox exporter module of the public probe
+// (templates/prometheus-blackbox-exporter.yaml.tmpl defines it).
+const PublicProbeModule = "https_public"
 
 // Values are the chart values that run build with cfg's app settings.
 func Values(cfg *config.Config, build Build) map[string]any {
@@ -75,6 +97,14 @@ func Values(cfg *config.Config, build Build) map[string]any {
 	p := cfg.Monitoring.Probe
 	v.Probe.Name, v.Probe.Interval, v.Probe.Module = p.Name, p.Interval, p.Module
 	v.Probe.Prober, v.Probe.Target = cfg.BlackboxURL(), cfg.AppTarget()
+	if cfg.TLS.Enabled() {
+		v.Probe.Public.Name, v.Probe.Public.Module = dashboard.PublicProbeJob(cfg), PublicProbeModule
+		v.Probe.Public.Target = cfg.PublicURL() + "/"
+	}
+	al := cfg.Alerts
+	v.Alerts.AppDownFor, v.Alerts.Restarts.Count, v.Alerts.Restarts.Window = al.AppDownFor, al.Restarts.Count, al.Restarts.Window
+	v.Alerts.SlowAfterSeconds = seconds(al.SlowAfter)
+	v.Alerts.CertificateDays, v.Alerts.DiskFreePercent = al.CertificateDays, al.DiskFreePercent
 	// Through JSON, as Helm stores values, so that comparing with a stored
 	// release sees equal values as equal.
 	data, err := json.Marshal(v)
@@ -86,6 +116,16 @@ func Values(cfg *config.Config, build Build) map[string]any {
 		panic(err)
 	}
 	return out
+}
+
+// seconds reads a Prometheus duration config.Validate has accepted, for a
+// PromQL comparison with a value in seconds.
+func seconds(d string) float64 {
+	parsed, err := model.ParseDuration(d)
+	if err != nil {
+		panic(err) // validated: config rejects what does not parse
+	}
+	return time.Duration(parsed).Seconds()
 }
 
 func quantities(l config.ResourceList) map[string]string {

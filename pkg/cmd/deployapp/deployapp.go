@@ -19,6 +19,7 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/dashboard"
 	"github.com/homelab-dev/homelab/pkg/deploy"
 	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/host"
@@ -197,6 +198,7 @@ func summary(ctx context.Context, opts *Options, cfg *config.Config, res plan.Re
 	default:
 		fmt.Fprintf(opts.IO.ErrOut, "deployed %s (%s) as revision %d of %s\n", cur.Build.Reference, cur.Build.Digest, cur.Number, cfg.App.Name)
 	}
+	fmt.Fprintf(opts.IO.ErrOut, "dashboard: %s\n", dashboard.URL(cfg.GrafanaURL(), cfg.App.Name))
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/app"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/dashboard"
 	"github.com/homelab-dev/homelab/pkg/deploy"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/images"
@@ -166,6 +167,9 @@ func TestDeployRedeployAndRollback(t *testing.T) {
 	code, _, stderr := b.deploy("--archive", v1archive)
 	if code != 0 || !strings.Contains(stderr, "deployed") {
 		t.Fatalf("first deploy: exit %d\n%s", code, stderr)
+	}
+	if want := "/grafana/d/" + dashboard.UID("web") + "\n"; !strings.Contains(stderr, "dashboard: ") || !strings.Contains(stderr, want) {
+		t.Errorf("first deploy does not print the app's dashboard URL (ending %q):\n%s", want, stderr)
 	}
 	d1 := b.deployment()
 	digest1 := digestOf(d1)

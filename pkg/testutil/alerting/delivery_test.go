@@ -27,14 +27,17 @@ const (
 	smtpPassword  = "smtp-password"
 )
 
-func startReceivers(t *testing.T, smtpOpts ...SMTPOption) receivers {
+// startReceivers serves Discord, Slack and SMTP with TLS, as the real
+// services do, all from one CA: Alertmanager trusts it as its only root.
+func startReceivers(t *testing.T) receivers {
+	ca := NewCA(t)
 	return receivers{
 		webhook:  StartWebhookReceiver(t, RequireBearer("webhook-bearer")),
 		ntfy:     StartNtfyServer(t, ntfyToken),
-		discord:  StartDiscordWebhook(t, "1234567890", "discord-webhook-token"),
-		slack:    StartSlackWebhook(t, "slackwebhooksecret"),
+		discord:  StartDiscordWebhook(t, "1234567890", "discord-webhook-token", ServeTLS(ca)),
+		slack:    StartSlackWebhook(t, "slackwebhooksecret", ServeTLS(ca)),
 		telegram: StartTelegramBot(t, telegramToken, telegramChat),
-		smtp:     StartSMTPServer(t, smtpUser, smtpPassword, smtpOpts...),
+		smtp:     StartSMTPServer(t, smtpUser, smtpPassword, SMTPWithCA(ca)),
 	}
 }
 

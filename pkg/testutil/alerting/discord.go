@@ -65,10 +65,10 @@ type DiscordWebhook struct {
 }
 
 // StartDiscordWebhook starts a Discord webhook stand-in for webhook id and token.
-func StartDiscordWebhook(t testing.TB, id, token string) *DiscordWebhook {
+func StartDiscordWebhook(t testing.TB, id, token string, opts ...ServerOption) *DiscordWebhook {
 	t.Helper()
 	d := &DiscordWebhook{id: id, token: token}
-	d.standIn = newStandIn(t, "discord", d.serve)
+	d.standIn, _ = newStandIn(t, "discord", d.serve, opts)
 	return d
 }
 

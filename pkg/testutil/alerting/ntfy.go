@@ -60,10 +60,10 @@ type NtfyServer struct {
 // StartNtfyServer starts an ntfy stand-in. With a non-empty token, publishing
 // needs "Authorization: Bearer <token>" (ntfy's access tokens): no token is
 // 403 forbidden, a wrong one 401 unauthorized.
-func StartNtfyServer(t testing.TB, token string) *NtfyServer {
+func StartNtfyServer(t testing.TB, token string, opts ...ServerOption) *NtfyServer {
 	t.Helper()
 	n := &NtfyServer{token: token}
-	n.standIn = newStandIn(t, "ntfy", n.serve)
+	n.standIn, _ = newStandIn(t, "ntfy", n.serve, opts)
 	return n
 }
 

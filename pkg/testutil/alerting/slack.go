@@ -52,10 +52,10 @@ type SlackWebhook struct {
 
 // StartSlackWebhook starts a Slack incoming-webhook stand-in whose URL path
 // is /services/T0000/B0000/<secret>.
-func StartSlackWebhook(t testing.TB, secret string) *SlackWebhook {
+func StartSlackWebhook(t testing.TB, secret string, opts ...ServerOption) *SlackWebhook {
 	t.Helper()
 	s := &SlackWebhook{path: "/services/T0000/B0000/" + secret}
-	s.standIn = newStandIn(t, "slack", s.serve)
+	s.standIn, _ = newStandIn(t, "slack", s.serve, opts)
 	return s
 }
 

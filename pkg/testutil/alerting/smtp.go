@@ -52,6 +52,12 @@ type SMTPServer struct {
 // SMTPOption changes an SMTPServer.
 type SMTPOption func(*SMTPServer)
 
+// SMTPWithCA makes the server's certificate come from ca (one CA for every
+// stand-in, since Alertmanager trusts one SSL_CERT_FILE).
+func SMTPWithCA(ca *CA) SMTPOption {
+	return func(s *SMTPServer) { s.CA = ca }
+}
+
 // SMTPMechanisms sets the AUTH mechanisms offered, in order ("PLAIN",
 // "LOGIN"). Alertmanager uses the first one it knows.
 func SMTPMechanisms(mechs ...string) SMTPOption {
@@ -61,9 +67,12 @@ func SMTPMechanisms(mechs ...string) SMTPOption {
 // StartSMTPServer starts the server for one user with password pass.
 func StartSMTPServer(t testing.TB, user, pass string, opts ...SMTPOption) *SMTPServer {
 	t.Helper()
-	s := &SMTPServer{CA: NewCA(t), t: t, user: user, pass: pass, mechs: []string{sasl.Plain, sasl.Login}}
+	s := &SMTPServer{t: t, user: user, pass: pass, mechs: []string{sasl.Plain, sasl.Login}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.CA == nil {
+		s.CA = NewCA(t)
 	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &smtpSession{server: s, conn: c}, nil

@@ -32,13 +32,37 @@ type standIn struct {
 	rejected inbox[Rejection]
 }
 
-func newStandIn(t testing.TB, name string, handler http.HandlerFunc) *standIn {
+// ServerOption changes how an HTTP stand-in serves.
+type ServerOption func(*serverOptions)
+
+type serverOptions struct {
+	ca     *CA
+	bearer string
+}
+
+// ServeTLS serves HTTPS with a certificate from ca (for 127.0.0.1), as
+// the real services do; a client trusts it through WithCA(ca.CertFile).
+func ServeTLS(ca *CA) ServerOption {
+	return func(o *serverOptions) { o.ca = ca }
+}
+
+func newStandIn(t testing.TB, name string, handler http.HandlerFunc, opts []ServerOption) (*standIn, serverOptions) {
 	t.Helper()
+	var o serverOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	s := &standIn{t: t, name: name}
-	// httptest.NewServer listens on 127.0.0.1:0.
-	s.server = httptest.NewServer(handler)
+	// httptest servers listen on 127.0.0.1:0.
+	s.server = httptest.NewUnstartedServer(handler)
+	if o.ca != nil {
+		s.server.TLS = o.ca.ServerConfig(t)
+		s.server.StartTLS()
+	} else {
+		s.server.Start()
+	}
 	t.Cleanup(s.server.Close)
-	return s
+	return s, o
 }
 
 // TolerateRejections lets the test continue when this stand-in refuses a

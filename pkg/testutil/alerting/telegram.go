@@ -40,10 +40,10 @@ type TelegramBot struct {
 
 // StartTelegramBot starts a Bot API stand-in that knows one bot (token) and
 // one chat (chatID).
-func StartTelegramBot(t testing.TB, token string, chatID int64) *TelegramBot {
+func StartTelegramBot(t testing.TB, token string, chatID int64, opts ...ServerOption) *TelegramBot {
 	t.Helper()
 	b := &TelegramBot{token: token, chatID: chatID}
-	b.standIn = newStandIn(t, "telegram", b.serve)
+	b.standIn, _ = newStandIn(t, "telegram", b.serve, opts)
 	return b
 }
 

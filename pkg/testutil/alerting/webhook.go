@@ -52,23 +52,20 @@ type WebhookReceiver struct {
 	deliveries inbox[WebhookDelivery]
 }
 
-// WebhookOption changes a WebhookReceiver.
-type WebhookOption func(*WebhookReceiver)
-
-// RequireBearer makes the receiver answer 401 unless the request carries
-// "Authorization: Bearer token" (http_config.authorization in Alertmanager).
-func RequireBearer(token string) WebhookOption {
-	return func(w *WebhookReceiver) { w.bearer = token }
+// RequireBearer makes a webhook receiver answer 401 unless the request
+// carries "Authorization: Bearer token" (http_config.authorization in
+// Alertmanager).
+func RequireBearer(token string) ServerOption {
+	return func(o *serverOptions) { o.bearer = token }
 }
 
 // StartWebhookReceiver starts a webhook receiver on 127.0.0.1.
-func StartWebhookReceiver(t testing.TB, opts ...WebhookOption) *WebhookReceiver {
+func StartWebhookReceiver(t testing.TB, opts ...ServerOption) *WebhookReceiver {
 	t.Helper()
 	wr := &WebhookReceiver{}
-	for _, o := range opts {
-		o(wr)
-	}
-	wr.standIn = newStandIn(t, "webhook", wr.serve)
+	var o serverOptions
+	wr.standIn, o = newStandIn(t, "webhook", wr.serve, opts)
+	wr.bearer = o.bearer
 	return wr
 }
 

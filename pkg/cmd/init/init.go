@@ -13,6 +13,7 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/dashboard"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/render"
@@ -179,6 +180,7 @@ func summary(w io.Writer, cfg *config.Config) {
 	fmt.Fprintf(w, "\nYour server is monitored.\n")
 	fmt.Fprintf(w, "  app:      %s/\n", cfg.PublicURL())
 	fmt.Fprintf(w, "  Grafana:  %s (user admin)\n", cfg.GrafanaURL())
+	fmt.Fprintf(w, "  Dashboard: %s (your app's, once deploy-app has run)\n", dashboard.URL(cfg.GrafanaURL(), cfg.App.Name))
 	fmt.Fprintf(w, "  password: in Secret %s/%s; show it with\n", m.Namespace, m.GrafanaAdminSecret())
 	fmt.Fprintf(w, "            sudo k3s kubectl -n %s get secret %s -o jsonpath='{.data.admin-password}' | base64 -d\n", m.Namespace, m.GrafanaAdminSecret())
 	fmt.Fprintf(w, "Next: build your app's image and run 'homelab deploy-app --image %s'; 'homelab doctor' checks everything.\n", cfg.App.Image)

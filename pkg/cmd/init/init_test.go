@@ -364,7 +364,7 @@ func TestInitEndToEndThenNothingToDo(t *testing.T) {
 	if len(password) < 20 || strings.Contains(stderr, password) {
 		t.Errorf("password %d characters; printed to a non-terminal stderr: %v", len(password), strings.Contains(stderr, password))
 	}
-	for _, want := range []string{"Your server is monitored", "http://blog.example.com/grafana/", "homelab deploy-app"} {
+	for _, want := range []string{"Your server is monitored", "http://blog.example.com/grafana/", "Dashboard: http://blog.example.com/grafana/d/homelab-", "homelab deploy-app"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stderr)
 		}

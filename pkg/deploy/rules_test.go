@@ -19,9 +19,9 @@ import (
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
 
-// ruleConfigs are the configurations the alert rules are proven over: each
-// has a directory testdata/rules/<name>/ of promtool unit tests written for
-// its thresholds and names.
+// ruleConfigs are the configurations the alert rules are proven over, by
+// the promtool unit tests in testdata/rules/<dir>/ for each dir of
+// ruleTests: tests written for those thresholds and names.
 var ruleConfigs = map[string]string{
 	// Every default; TLS is off, so there is no public probe.
 	"default": "",
@@ -54,6 +54,12 @@ alerts:
 `,
 }
 
+var ruleTests = map[string][]string{
+	"default": {"default"},
+	"tls":     {"default", "tls"},
+	"custom":  {"custom"},
+}
+
 // renderedRules is the app chart's PrometheusRule and Probes for a
 // configuration of ruleConfigs.
 func renderedRules(t *testing.T, name string) (*config.Config, *monitoringv1.PrometheusRule, []monitoringv1.Probe) {
@@ -65,6 +71,9 @@ func renderedRules(t *testing.T, name string) (*config.Config, *monitoringv1.Pro
 	data, err := deploy.Manifests(cfg, build)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if name != "default" { // chart_test keeps the default render
+		testutil.Golden(t, filepath.Join("app-chart", "alerts-"+name+".yaml"), data)
 	}
 	var rule *monitoringv1.PrometheusRule
 	var probes []monitoringv1.Probe
@@ -127,9 +136,13 @@ func TestAlertRulesBehave(t *testing.T) {
 				t.Fatalf("promtool check rules: %v\n%s", err, out)
 			}
 
-			tests, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "testdata", "rules", name, "*.yaml"))
-			if err != nil || len(tests) == 0 {
-				t.Fatalf("no promtool tests in testdata/rules/%s (%v)", name, err)
+			var tests []string
+			for _, d := range ruleTests[name] {
+				found, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "testdata", "rules", d, "*.yaml"))
+				if err != nil || len(found) == 0 {
+					t.Fatalf("no promtool tests in testdata/rules/%s (%v)", d, err)
+				}
+				tests = append(tests, found...)
 			}
 			tested := map[string]bool{}
 			var args []string
@@ -142,7 +155,7 @@ func TestAlertRulesBehave(t *testing.T) {
 					tested[alert] = true
 				}
 				// promtool reads rule_files relative to the test file.
-				dst := filepath.Join(dir, filepath.Base(src))
+				dst := filepath.Join(dir, filepath.Base(filepath.Dir(src))+"-"+filepath.Base(src))
 				if err := os.WriteFile(dst, data, 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -157,7 +170,7 @@ func TestAlertRulesBehave(t *testing.T) {
 			for _, g := range rule.Spec.Groups {
 				for _, r := range g.Rules {
 					if r.Alert != "" && !tested[r.Alert] {
-						t.Errorf("alert %s is rendered but no test in testdata/rules/%s exercises it", r.Alert, name)
+						t.Errorf("alert %s is rendered but no test in testdata/rules/%v exercises it", r.Alert, ruleTests[name])
 					}
 				}
 			}

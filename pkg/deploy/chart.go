@@ -75,6 +75,10 @@ type values struct {
 		CertificateDays  int     `json:"certificateDays"`
 		DiskFreePercent  int     `json:"diskFreePercent"`
 	} `json:"alerts"`
+	Dashboard struct {
+		UID  string `json:"uid"`
+		JSON string `json:"json"`
+	} `json:"dashboard"`
 }
 
 // PublicProbeModule is the blackbox exporter module of the public probe
@@ -105,6 +109,12 @@ func Values(cfg *config.Config, build Build) map[string]any {
 	v.Alerts.AppDownFor, v.Alerts.Restarts.Count, v.Alerts.Restarts.Window = al.AppDownFor, al.Restarts.Count, al.Restarts.Window
 	v.Alerts.SlowAfterSeconds = seconds(al.SlowAfter)
 	v.Alerts.CertificateDays, v.Alerts.DiskFreePercent = al.CertificateDays, al.DiskFreePercent
+	v.Dashboard.UID = dashboard.UID(a.Name)
+	board, err := dashboard.JSON(dashboard.For(cfg))
+	if err != nil {
+		panic(err) // built from validated names and numbers (pkg/dashboard tests every panel)
+	}
+	v.Dashboard.JSON = string(board)
 	// Through JSON, as Helm stores values, so that comparing with a stored
 	// release sees equal values as equal.
 	data, err := json.Marshal(v)

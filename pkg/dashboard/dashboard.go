@@ -89,14 +89,16 @@ func URL(grafanaURL, name string) string { return grafanaURL + "d/" + UID(name) 
 // Title is the dashboard's title in Grafana's list.
 func Title(name string) string { return "App: " + name }
 
-// JSON is the app's dashboard as Grafana's dashboard JSON. The same App
-// always gives the same bytes.
+// JSON is the app's dashboard as Grafana's dashboard JSON, compact: it
+// travels as a chart value, and deploy-app's plan shows a change of values
+// as a diff (a few dozen lines instead of hundreds). The same App always
+// gives the same bytes.
 func JSON(a App) ([]byte, error) {
 	d, err := build(a).Build()
 	if err != nil {
 		return nil, fmt.Errorf("dashboard for %s: %w", a.Name, err)
 	}
-	return json.MarshalIndent(d, "", "  ")
+	return json.Marshal(d)
 }
 
 func build(a App) *sdk.DashboardBuilder {

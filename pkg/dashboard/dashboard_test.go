@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -94,7 +95,12 @@ func TestDashboardGolden(t *testing.T) {
 					t.Fatal("two builds of the same dashboard differ")
 				}
 			}
-			testutil.Golden(t, filepath.Join("dashboard", name+".json"), first)
+			// Indented, for review; Grafana reads the compact form.
+			var indented bytes.Buffer
+			if err := json.Indent(&indented, first, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Golden(t, filepath.Join("dashboard", name+".json"), indented.Bytes())
 		})
 	}
 }

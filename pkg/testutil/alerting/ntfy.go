@@ -46,7 +46,8 @@ type NtfyMessage struct {
 // server/templates.go): parameter names and precedence, \n in message
 // parameters, the same template functions (a sprig subset), the ban on
 // define/template/block/call, the trimmed output, the 4096-byte message
-// limit, and its JSON errors ({"code":40042,"http":400,"error":...}).
+// limit, and its JSON errors ({"code":40042,"http":400,"error":...}; the
+// codes and messages are those of ntfy's server/errors.go).
 //
 // Not implemented: named server-side templates (template=alertmanager,
 // ...): they are refused loudly, so a test cannot pass with them unchecked.
@@ -135,7 +136,7 @@ func (n *NtfyServer) serve(w http.ResponseWriter, r *http.Request) {
 	tpl := strings.ToLower(ntfyParam(r, "x-template", "template", "tpl"))
 	body, err := readBody(r)
 	if err != nil {
-		fail(41301, http.StatusRequestEntityTooLarge, "request entity too large", "", err.Error())
+		fail(41301, http.StatusRequestEntityTooLarge, "attachment too large, or bandwidth limit reached", "https://ntfy.sh/docs/publish/#limitations", err.Error())
 		return
 	}
 	m.Body = body
@@ -149,7 +150,7 @@ func (n *NtfyServer) serve(w http.ResponseWriter, r *http.Request) {
 	case ntfyTrue(tpl):
 		m.Templated = true
 		if len(body) > ntfyJSONBodyLimit {
-			fail(41302, http.StatusRequestEntityTooLarge, "request entity too large: JSON body too large", "", "JSON body over 32 KiB")
+			fail(41303, http.StatusRequestEntityTooLarge, "JSON body too large", "", "JSON body over 32 KiB")
 			return
 		}
 		source := strings.TrimSpace(string(body))
@@ -172,12 +173,12 @@ func (n *NtfyServer) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		fail(40046, http.StatusBadRequest, "invalid request: template file not found", ntfyTemplatingDoc,
+		fail(40047, http.StatusBadRequest, "invalid request: template file not found", ntfyTemplatingDoc,
 			"named template "+tpl+": the stand-in implements only template=yes")
 		return
 	}
 	if m.Priority, err = ntfyPriority(priority); err != nil {
-		fail(40007, http.StatusBadRequest, "invalid request: priority invalid", "https://ntfy.sh/docs/publish/#message-priority", err.Error())
+		fail(40007, http.StatusBadRequest, "invalid priority parameter", "https://ntfy.sh/docs/publish/#message-priority", err.Error())
 		return
 	}
 	if m.Message == "" {
@@ -248,7 +249,8 @@ func ntfyPriority(p string) (int, error) {
 // message.
 func ntfyRender(tpl, source string) (string, int, string) {
 	if len(tpl) > ntfyTemplateLimit {
-		return "", 40047, "invalid request: template too large"
+		// The real server refuses it too; its error code is not verified here.
+		return "", 40049, "invalid request: template too large"
 	}
 	var data any
 	if err := json.Unmarshal([]byte(source), &data); err != nil {

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	sdk "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -103,6 +107,42 @@ func TestDashboardGolden(t *testing.T) {
 			testutil.Golden(t, filepath.Join("dashboard", name+".json"), indented.Bytes())
 		})
 	}
+}
+
+// TestDashboardDecodesStrictly: the JSON reads back into Grafana's
+// dashboard schema (as the foundation SDK generates it from Grafana's own
+// schema) with no unknown field and passes its validation.
+func TestDashboardDecodesStrictly(t *testing.T) {
+	// The SDK decodes panel options and queries by the plugins it knows
+	// (registered globally by the SDK; Grafana's built-in panels).
+	plugins.RegisterDefaultPlugins()
+	for name := range configs {
+		t.Run(name, func(t *testing.T) {
+			cfg := load(t, name)
+			data, _ := build(t, cfg)
+			var back sdk.Dashboard
+			if err := strictErr(back.UnmarshalJSONStrict(data)); err != nil {
+				t.Fatalf("the dashboard does not decode strictly into Grafana's schema: %v", err)
+			}
+			if err := back.Validate(); err != nil {
+				t.Fatalf("the dashboard fails the schema's validation: %v", err)
+			}
+			if back.Uid == nil || *back.Uid != dashboard.UID(cfg.App.Name) || len(back.Panels) != 7 {
+				t.Errorf("decoded uid %v, %d panels", back.Uid, len(back.Panels))
+			}
+		})
+	}
+}
+
+// strictErr is err unless it is an empty cog.BuildErrors: the SDK's
+// UnmarshalJSONStrict (v0.0.22) returns its error list as an error even
+// when the list is empty (a typed nil).
+func strictErr(err error) error {
+	var list cog.BuildErrors
+	if errors.As(err, &list) && len(list) == 0 {
+		return nil
+	}
+	return err
 }
 
 // TestDashboardPanels: every panel the issue asks for is there, reads the

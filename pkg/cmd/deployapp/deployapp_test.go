@@ -171,6 +171,20 @@ func TestDeployRedeployAndRollback(t *testing.T) {
 	if want := "/grafana/d/" + dashboard.UID("web") + "\n"; !strings.Contains(stderr, "dashboard: ") || !strings.Contains(stderr, want) {
 		t.Errorf("first deploy does not print the app's dashboard URL (ending %q):\n%s", want, stderr)
 	}
+	// The dashboard is in the cluster where Grafana's sidecar finds it: it
+	// lists ConfigMaps with its label in every namespace.
+	sel := metav1.ListOptions{LabelSelector: dashboard.SidecarLabel + "=" + dashboard.SidecarLabelValue}
+	cms, err := b.kube.Typed.CoreV1().ConfigMaps(metav1.NamespaceAll).List(context.Background(), sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, cm := range cms.Items {
+		found = found || (cm.Namespace == b.ns && cm.Data[dashboard.UID("web")+".json"] != "")
+	}
+	if !found {
+		t.Errorf("no ConfigMap labelled %s holds the app's dashboard in %s", sel.LabelSelector, b.ns)
+	}
 	d1 := b.deployment()
 	digest1 := digestOf(d1)
 	c := d1.Spec.Template.Spec.Containers[0]

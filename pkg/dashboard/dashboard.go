@@ -242,10 +242,12 @@ func queries(a App) panelQueries {
 		Phases:          "sum by (phase) (probe_http_duration_seconds{" + probe + "})",
 		Status:          "probe_http_status_code{" + probe + "}",
 		CertificateDays: "(probe_ssl_earliest_cert_expiry{" + public + "} - time()) / 86400",
-		Restarts:        "sum by (pod) (increase(kube_pod_container_status_restarts_total{" + ksm + "}[" + restartsWindow(a).String() + "]))",
-		Memory:          "sum by (pod) (container_memory_working_set_bytes{" + cadvisor + "})",
-		MemoryLimit:     `max(kube_pod_container_resource_limits{` + ksm + `, resource="memory"})`,
-		CPU:             "sum by (pod) (rate(container_cpu_usage_seconds_total{" + cadvisor + "}[$__rate_interval]))",
+		// Counted as AppRestarting counts them: the counter's rise within
+		// the window, exact (increase() would extrapolate to fractions).
+		Restarts:    "max by (pod) (max_over_time(kube_pod_container_status_restarts_total{" + ksm + "}[" + restartsWindow(a).String() + "]) - min_over_time(kube_pod_container_status_restarts_total{" + ksm + "}[" + restartsWindow(a).String() + "]))",
+		Memory:      "sum by (pod) (container_memory_working_set_bytes{" + cadvisor + "})",
+		MemoryLimit: `max(kube_pod_container_resource_limits{` + ksm + `, resource="memory"})`,
+		CPU:         "sum by (pod) (rate(container_cpu_usage_seconds_total{" + cadvisor + "}[$__rate_interval]))",
 	}
 }
 

@@ -282,8 +282,7 @@ func appObjects(t *testing.T, cfg *config.Config) []object {
 // TestScrapesKeepWhatTheDashboardReads: each selector of each panel is
 // answered by at least one scrape homelab sets up (the kubelet's cAdvisor
 // endpoint, kube-state-metrics, the app's Probes), and no relabeling of
-// that scrape drops the series. TLS on, so that the public probe exists if
-// the chart renders it.
+// that scrape drops the series. TLS on, so that the public probe exists.
 func TestScrapesKeepWhatTheDashboardReads(t *testing.T) {
 	cfg, err := config.Parse("tls.yaml", []byte("domain: blog.example.com\ntls: {mode: certbot}\nemail: me@example.com\n"))
 	if err != nil {
@@ -301,12 +300,6 @@ func TestScrapesKeepWhatTheDashboardReads(t *testing.T) {
 		for _, s := range sels {
 			src := scraping(eps, s.LabelMatchers)
 			if len(src) == 0 {
-				if s.Name == "probe_ssl_earliest_cert_expiry" || strings.Contains(expr, dashboard.PublicProbeJob(cfg)) {
-					// The public probe is the rules helper's (issue 11); until the
-					// chart renders it, the panel says "no TLS".
-					t.Logf("%s: no scrape has job %q yet", where, dashboard.PublicProbeJob(cfg))
-					continue
-				}
 				t.Errorf("%s: no scrape homelab sets up answers %s", where, s)
 				continue
 			}

@@ -253,6 +253,10 @@ func (m Monitoring) GrafanaServiceName() string { return m.Release + "-grafana" 
 // GrafanaAdminSecret is the Secret holding Grafana's generated admin credentials.
 func (m Monitoring) GrafanaAdminSecret() string { return m.Release + "-grafana-admin" }
 
+// AlertmanagerConfigSecret is the Secret homelab keeps Alertmanager's
+// configuration in; the chart's Alertmanager reads it (configSecret).
+func (m Monitoring) AlertmanagerConfigSecret() string { return m.Release + "-alertmanager-homelab" }
+
 // AppTarget is the in-cluster URL the Probe asks the blackbox exporter to
 // check: the app's health path on its Service.
 func (c *Config) AppTarget() string {

@@ -279,14 +279,17 @@ func (v *validator) alerts(a Alerts) {
 		v.bad("alerts.restarts.count", fmt.Sprint(a.Restarts.Count), "a whole number from 1 to 100")
 	}
 	v.duration("alerts.restarts.window", a.Restarts.Window, time.Minute, 24*time.Hour, "like 15m or 1h")
-	v.duration("alerts.slowAfter", a.SlowAfter, 10*time.Millisecond, time.Minute, "like 2s or 500ms")
-	if a.CertificateDays < 1 || a.CertificateDays > 90 {
-		v.bad("alerts.certificateDays", fmt.Sprint(a.CertificateDays), "a whole number of days from 1 to 90")
+	// The probe gives up after 5 s (blackbox module timeout), and AppSlow
+	// counts only probes that succeeded: a higher threshold could never fire.
+	v.duration("alerts.slowAfter", a.SlowAfter, 10*time.Millisecond, 4500*time.Millisecond, "like 2s or 500ms (the probe times out at 5s)")
+	// Let's Encrypt certificates live 90 days and renew at 30 days left.
+	if a.CertificateDays < 1 || a.CertificateDays > 60 {
+		v.bad("alerts.certificateDays", fmt.Sprint(a.CertificateDays), "a whole number of days from 1 to 60 (Let's Encrypt certificates last 90 days and renew with 30 left)")
 	}
 	if a.DiskFreePercent < 1 || a.DiskFreePercent > 50 {
 		v.bad("alerts.diskFreePercent", fmt.Sprint(a.DiskFreePercent), "a whole percentage from 1 to 50")
 	}
-	if a.DeadMansSwitchURL != "" && !httpURL(a.DeadMansSwitchURL, false) {
+	if a.DeadMansSwitchURL != "" && !isRedacted(a.DeadMansSwitchURL) && !httpURL(a.DeadMansSwitchURL, false) {
 		v.badSecret("alerts.deadMansSwitchURL", "an http:// or https:// URL to ping, or empty")
 	}
 	for i, n := range a.Notify {
@@ -319,23 +322,22 @@ func (v *validator) notify(key string, n Notify) {
 	}
 	switch {
 	case n.Ntfy != nil:
-		u, err := url.Parse(n.Ntfy.URL)
-		if err != nil || !httpURL(n.Ntfy.URL, false) || u.RawQuery != "" || !ntfyTopic.MatchString(path.Base(u.Path)) || strings.Count(strings.Trim(u.Path, "/"), "/") != 0 {
+		if !isRedacted(n.Ntfy.URL) && !ntfyTopicURL(n.Ntfy.URL) {
 			v.badSecret(key+".ntfy.url", "a topic URL like https://ntfy.sh/my-blog-alerts (server, then one topic name of letters, digits, - and _; no query)")
 		}
 	case n.Discord != nil:
-		if u, err := url.Parse(n.Discord.WebhookURL); err != nil || !httpURL(n.Discord.WebhookURL, true) || !strings.HasPrefix(u.Path, "/api/webhooks/") {
+		if !isRedacted(n.Discord.WebhookURL) && !discordWebhookURL(n.Discord.WebhookURL) {
 			v.badSecret(key+".discord.webhookURL", "a Discord webhook URL like https://discord.com/api/webhooks/ID/TOKEN (channel settings, Integrations, Webhooks)")
 		}
 	case n.Slack != nil:
-		if !httpURL(n.Slack.WebhookURL, true) {
+		if !isRedacted(n.Slack.WebhookURL) && !httpURL(n.Slack.WebhookURL, true) {
 			v.badSecret(key+".slack.webhookURL", "a Slack incoming-webhook URL like https://hooks.slack.com/services/T/B/X")
 		}
 		if c := n.Slack.Channel; c != "" && (!strings.HasPrefix(c, "#") && !strings.HasPrefix(c, "@") || strings.ContainsAny(c, " \t\n")) {
 			v.bad(key+".slack.channel", c, "empty (the webhook's own channel), or a channel like #alerts")
 		}
 	case n.Telegram != nil:
-		if !telegramToken.MatchString(n.Telegram.BotToken) {
+		if !isRedacted(n.Telegram.BotToken) && !telegramToken.MatchString(n.Telegram.BotToken) {
 			v.badSecret(key+".telegram.botToken", "the token @BotFather gave, like 123456:ABC-DEF1234ghIkl")
 		}
 		if n.Telegram.ChatID == 0 {
@@ -347,7 +349,7 @@ func (v *validator) notify(key string, n Notify) {
 	case n.Email != nil:
 		v.email(key+".email", *n.Email)
 	case n.Webhook != nil:
-		if !httpURL(n.Webhook.URL, false) {
+		if !isRedacted(n.Webhook.URL) && !httpURL(n.Webhook.URL, false) {
 			v.badSecret(key+".webhook.url", "an http:// or https:// URL that accepts Alertmanager's JSON")
 		}
 	}
@@ -399,4 +401,21 @@ func httpURL(s string, httpsOnly bool) bool {
 		return false
 	}
 	return u.Scheme == "https" || (!httpsOnly && u.Scheme == "http")
+}
+
+// isRedacted reports a secret as the applied copy holds it (WithoutSecrets):
+// valid to read, and refused where the secret itself is needed.
+func isRedacted(s string) bool { return s == RedactedSecret }
+
+// ntfyTopicURL is a server URL with one topic name as its path and no query
+// (homelab adds its own query for ntfy's message templates).
+func ntfyTopicURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && httpURL(s, false) && u.RawQuery == "" &&
+		ntfyTopic.MatchString(strings.Trim(u.Path, "/")) && !strings.HasSuffix(u.Path, "/")
+}
+
+func discordWebhookURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && httpURL(s, true) && strings.HasPrefix(u.Path, "/api/webhooks/")
 }

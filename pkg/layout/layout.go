@@ -12,6 +12,9 @@ const (
 	ValuesStack     = "/etc/homelab/values/kube-prometheus-stack.yaml"
 	ValuesBlackbox  = "/etc/homelab/values/prometheus-blackbox-exporter.yaml"
 	EffectiveConfig = "/etc/homelab/homelab.yaml"
+	// AlertmanagerConfig holds the destinations' secrets (mode 0600); the
+	// chart's Alertmanager reads the same bytes from a Secret.
+	AlertmanagerConfig = "/etc/homelab/alertmanager.yaml"
 
 	// Binary is where init installs homelab itself; the port-forward unit runs it.
 	Binary = "/usr/local/bin/homelab"

@@ -33,6 +33,15 @@ func SecretWatch(client func() (*kube.Client, error), namespace, name string) Wa
 	})
 }
 
+// ConfigSecretWatch records namespace/name when a step creates that
+// Secret, as one uninstall removes without --delete-data.
+func ConfigSecretWatch(client func() (*kube.Client, error), namespace, name string) Watch {
+	return createdWatch(client, Item{Kind: ConfigSecret, Namespace: namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
+		_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+}
+
 // createdWatch records it when the object get looks up did not exist
 // before the step and does after it.
 func createdWatch(client func() (*kube.Client, error), it Item, get func(context.Context, *kube.Client) error) Watch {

@@ -60,6 +60,10 @@ const (
 	Namespace Kind = "namespace"
 	// Secret is a Kubernetes Secret homelab created (Namespace, Name).
 	Secret Kind = "secret"
+	// ConfigSecret is a Secret homelab derives from homelab.yaml on every
+	// init (Alertmanager's configuration): no user data, removed with the
+	// rest, since it holds the alert destinations' tokens.
+	ConfigSecret Kind = "config-secret"
 	// File is a file at Path; created by homelab unless Modified.
 	File Kind = "file"
 	// SystemdUnit is a unit file at Path for unit Name; created unless Modified.
@@ -110,7 +114,7 @@ func (i Item) Key() string {
 		return string(i.Kind) + ":" + i.Name
 	case K3s:
 		return string(i.Kind)
-	case Secret, HelmRelease, CRDs:
+	case Secret, ConfigSecret, HelmRelease, CRDs:
 		return string(i.Kind) + ":" + i.Namespace + "/" + i.Name
 	}
 	return string(i.Kind) + ":" + i.Path
@@ -127,6 +131,8 @@ func (i Item) String() string {
 		return "namespace " + i.Name
 	case Secret:
 		return "Secret " + i.Namespace + "/" + i.Name
+	case ConfigSecret:
+		return "Secret " + i.Namespace + "/" + i.Name + " (Alertmanager configuration)"
 	case HelmRelease:
 		return "Helm release " + i.Namespace + "/" + i.Name
 	case CRDs:

@@ -116,13 +116,18 @@ func (r *Renderer) execute(name string, data any) ([]byte, error) {
 // EffectiveConfig is the resolved configuration as YAML, as written to
 // /etc/homelab/homelab.yaml so that doctor and later runs know what was
 // applied. It holds no secrets: the Grafana password lives only in a
-// Kubernetes Secret.
+// Kubernetes Secret, and the alert destinations' tokens and passwords only
+// in /etc/homelab/alertmanager.yaml and its Secret (here they read
+// <secret>).
 func EffectiveConfig(cfg *config.Config) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("# The configuration homelab last applied (defaults, file and flags merged).\n")
+	if len(cfg.Alerts.Notify) > 0 || cfg.Alerts.DeadMansSwitchURL != "" {
+		buf.WriteString("# Secrets read " + config.RedactedSecret + ": they are kept only in " + layout.AlertmanagerConfig + ".\n")
+	}
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(cfg); err != nil {
+	if err := enc.Encode(config.WithoutSecrets(cfg)); err != nil {
 		return nil, fmt.Errorf("render effective configuration: %w", err)
 	}
 	return buf.Bytes(), enc.Close()
@@ -175,10 +180,12 @@ func unitView(c *config.Config, binary string) unitData {
 
 type valuesData struct {
 	*config.Config
-	GrafanaURL  string
-	AdminSecret string
+	GrafanaURL         string
+	AdminSecret        string
+	AlertmanagerSecret string
 }
 
 func valuesView(c *config.Config) valuesData {
-	return valuesData{Config: c, GrafanaURL: c.GrafanaURL(), AdminSecret: c.Monitoring.GrafanaAdminSecret()}
+	return valuesData{Config: c, GrafanaURL: c.GrafanaURL(), AdminSecret: c.Monitoring.GrafanaAdminSecret(),
+		AlertmanagerSecret: c.Monitoring.AlertmanagerConfigSecret()}
 }

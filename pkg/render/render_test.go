@@ -10,6 +10,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/homelab-dev/homelab/pkg/config"
+	"github.com/homelab-dev/homelab/pkg/deploy"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
@@ -165,8 +166,10 @@ func TestValues(t *testing.T) {
 					t.Errorf("blackbox values lack module %s that config accepts", m)
 				}
 			}
-			if len(modules) != len(config.BlackboxModules) {
-				t.Errorf("blackbox modules %v, config accepts %v", modules, config.BlackboxModules)
+			// Besides the modules monitoring.probe.module may name: the public
+			// probe's own (deploy.PublicProbeModule), never the app's.
+			if modules[deploy.PublicProbeModule] == nil || len(modules) != len(config.BlackboxModules)+1 {
+				t.Errorf("blackbox modules %v, want those config accepts %v and %s", modules, config.BlackboxModules, deploy.PublicProbeModule)
 			}
 		})
 	}

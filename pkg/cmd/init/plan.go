@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/homelab-dev/homelab/pkg/alertmanager"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/helm"
@@ -93,6 +94,13 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		clusterReady(d.Kube, d.Timeout),
 		rec.Wrap(grafana.AdminSecretStep(d.Kube, m.Namespace, m.GrafanaAdminSecret(), d.ShowPassword),
 			record.NamespaceWatch(d.Kube, m.Namespace), record.SecretWatch(d.Kube, m.Namespace, m.GrafanaAdminSecret())),
+	)
+	amSteps, err := alertmanagerSteps(cfg, h, d.Kube, rec, file)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	steps = append(steps, amSteps...)
+	steps = append(steps,
 		file(layout.ValuesStack, data[layout.ValuesStack], 0o644),
 		rec.Wrap(helm.Step("kube-prometheus-stack", d.Helm, release(m.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.StackChart, Name: "kube-prometheus-stack", Version: m.ChartVersion},
@@ -124,6 +132,28 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		file(layout.EffectiveConfig, data[layout.EffectiveConfig], 0o600),
 	)
 	return plan.Plan{Name: "init", Steps: steps}, nil
+}
+
+// alertmanagerSteps write Alertmanager's configuration (the destinations in
+// alerts.notify, with their secrets) to its 0600 file and to the Secret the
+// chart's Alertmanager reads, before the chart is installed. A re-run from
+// the applied copy of homelab.yaml, which holds no secrets, keeps the file
+// the last init wrote.
+func alertmanagerSteps(cfg *config.Config, h host.Host, client func() (*kube.Client, error), rec *record.Recorder,
+	file func(string, []byte, fs.FileMode) plan.Step) ([]plan.Step, error) {
+	m := cfg.Monitoring
+	secret := func(src alertmanager.Source) plan.Step {
+		return rec.Wrap(alertmanager.SecretStep(client, m.Namespace, m.AlertmanagerConfigSecret(), src, len(cfg.Alerts.Notify)),
+			record.ConfigSecretWatch(client, m.Namespace, m.AlertmanagerConfigSecret()))
+	}
+	if config.HasRedactedSecrets(cfg) {
+		return []plan.Step{secret(alertmanager.FromFile(h, layout.AlertmanagerConfig))}, nil
+	}
+	data, err := alertmanager.Render(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return []plan.Step{file(layout.AlertmanagerConfig, data, 0o600), secret(alertmanager.Rendered(data))}, nil
 }
 
 func release(name, namespace string, src helm.Source, values []byte, timeout time.Duration) func() (helm.Release, error) {

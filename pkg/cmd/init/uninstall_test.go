@@ -1,6 +1,7 @@
 package init_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -75,6 +76,7 @@ func TestInitRecordsWhatItCreated(t *testing.T) {
 		"file:" + layout.Binary, "file:" + selfinstall.StampPath,
 		"apt-package:nginx", "k3s", "k3s-link:/usr/local/bin/kubectl", "k3s-link:/usr/local/bin/crictl", "k3s-link:/usr/local/bin/ctr",
 		"secret:" + m.ns + "/" + secret, // the namespace existed: not listed
+		"file:" + layout.AlertmanagerConfig, "config-secret:" + m.ns + "/" + stack + "-alertmanager-homelab",
 		"file:" + layout.ValuesStack, "helm-release:" + m.ns + "/" + stack,
 		"file:" + layout.ValuesBlackbox, "helm-release:" + m.ns + "/" + blackbox,
 		"systemd-unit:" + layout.PortForwardUnit, "nginx-site:" + layout.NginxSite, "file:" + layout.EffectiveConfig,
@@ -86,11 +88,21 @@ func TestInitRecordsWhatItCreated(t *testing.T) {
 	site, _ := rec.Find("nginx-site:" + layout.NginxSite)
 	values, _ := rec.Find("file:" + layout.ValuesStack)
 	if k3sItem.Version != k3sVersion || site.Modified || site.Link != layout.NginxSiteLink || site.Stamp != layout.NginxStamp ||
-		strings.Join(values.Dirs, " ") != "/etc/homelab/values /etc/homelab" {
+		strings.Join(values.Dirs, " ") != "/etc/homelab/values" {
 		t.Errorf("items: %+v\n%+v\n%+v", k3sItem, site, values)
 	}
 	if info, err := os.Stat(m.h.Path(layout.Record)); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("record file: %v", err)
+	}
+	// Alertmanager's configuration: private on disk, the same bytes in the
+	// Secret the chart's Alertmanager reads.
+	amFile, err := os.ReadFile(m.h.Path(layout.AlertmanagerConfig))
+	if info, statErr := os.Stat(m.h.Path(layout.AlertmanagerConfig)); err != nil || statErr != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v %v, want mode 0600", layout.AlertmanagerConfig, err, statErr)
+	}
+	amSecret, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(context.Background(), stack+"-alertmanager-homelab", metav1.GetOptions{})
+	if err != nil || !bytes.Equal(amSecret.Data["alertmanager.yaml"], amFile) || len(amFile) == 0 {
+		t.Errorf("Alertmanager Secret: %v; its alertmanager.yaml differs from %s", err, layout.AlertmanagerConfig)
 	}
 	before, _ := os.ReadFile(m.h.Path(layout.Record))
 

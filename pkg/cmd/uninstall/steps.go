@@ -90,7 +90,7 @@ func rank(k record.Kind) int {
 		return 1
 	case record.CRDs:
 		return 2
-	case record.Secret:
+	case record.Secret, record.ConfigSecret:
 		return 3
 	case record.Namespace:
 		return 4
@@ -124,7 +124,9 @@ func itemStep(it record.Item, d Deps, c Choices) (plan.Step, bool) {
 		if !c.DeleteData {
 			return kept("Secret "+it.Namespace+"/"+it.Name, "kept: it holds the Grafana admin password (--delete-data deletes it)"), true
 		}
-		return secretStep(d, it), false
+		return secretStep(d, it, "and with it the Grafana admin password"), false
+	case record.ConfigSecret:
+		return secretStep(d, it, "(Alertmanager's configuration, with the alert destinations' tokens)"), false
 	case record.Namespace:
 		if !c.DeleteData {
 			return kept("namespace "+it.Name, "kept, with what is left in it, like Prometheus's and Grafana's volumes (--delete-data deletes it)"), true
@@ -510,7 +512,7 @@ func crdsStep(d Deps, it record.Item) plan.Step {
 	}
 }
 
-func secretStep(d Deps, it record.Item) plan.Step {
+func secretStep(d Deps, it record.Item, holds string) plan.Step {
 	ref := it.Namespace + "/" + it.Name
 	return plan.Step{
 		Name: "Secret " + ref,
@@ -526,7 +528,7 @@ func secretStep(d Deps, it record.Item) plan.Step {
 			case err != nil:
 				return plan.Status{}, fmt.Errorf("read Secret %s: %w", ref, err)
 			}
-			return plan.Status{Pending: true, Summary: "delete Secret " + ref + " and with it the Grafana admin password"}, nil
+			return plan.Status{Pending: true, Summary: "delete Secret " + ref + " " + holds}, nil
 		},
 		Apply: func(ctx context.Context) error {
 			c, err := d.Kube()

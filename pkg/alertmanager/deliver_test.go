@@ -84,11 +84,21 @@ var appDown = alerting.Alert{
 	},
 }
 
-// The alert `homelab alert test` sends has a summary and no description.
+// The alert `homelab alert test` sends (see postTestAlert).
 var testAlert = alerting.Alert{
 	Labels: map[string]string{"alertname": alertmanager.TestAlertName, alertmanager.HomelabAlertLabel: "true",
-		"severity": "critical", "namespace": "monitoring"},
-	Annotations: map[string]string{"summary": "Test alert from homelab alert test"},
+		"severity": "critical", "test_id": "0a1b2c3d"},
+	Annotations: map[string]string{
+		"summary":     "Test alert from homelab on testhost: if you read this, alerts reach you.",
+		"description": "Sent by `homelab alert test`; nothing is wrong. It resolves by itself in a minute.",
+	},
+}
+
+// A critical alert with a summary and no description (a rule the user added,
+// say): critical alerts reach the destinations too.
+var summaryOnly = alerting.Alert{
+	Labels:      map[string]string{"alertname": "BackupMissing", "severity": "critical", "namespace": "backup"},
+	Annotations: map[string]string{"summary": "No backup for 2 days"},
 }
 
 // The configuration Render writes for a homelab.yaml with all six
@@ -116,16 +126,18 @@ func TestRenderedConfigurationDeliversToEveryDestination(t *testing.T) {
 	chartWarning := alerting.Alert{Labels: map[string]string{"alertname": "KubeMemoryOvercommit", "severity": "warning", "namespace": "kube-system"},
 		Annotations: map[string]string{"summary": "a chart warning", "description": "not for the phone"}}
 	posted := time.Now()
-	am.PostAlerts(appDown, testAlert, watchdog, info, chartWarning)
+	am.PostAlerts(appDown, testAlert, summaryOnly, watchdog, info, chartWarning)
 
-	// Each destination gets AppDown and the test alert, in separate groups.
-	ntfy := d.ntfy.Wait(2, deliverTimeout)
-	discord := d.discord.Wait(2, deliverTimeout)
-	slack := d.slack.Wait(2, deliverTimeout)
-	telegram := d.telegram.Wait(2, deliverTimeout)
-	mails := d.smtp.Wait(2, deliverTimeout)
-	hooks := d.webhook.Wait(2, deliverTimeout)
-	t.Logf("measured: all six destinations had both firing notifications %s after the alerts were posted (group_wait 10s)",
+	// Each destination gets AppDown, the test alert and the critical alert,
+	// in separate groups.
+	const firing = 3
+	ntfy := d.ntfy.Wait(firing, deliverTimeout)
+	discord := d.discord.Wait(firing, deliverTimeout)
+	slack := d.slack.Wait(firing, deliverTimeout)
+	telegram := d.telegram.Wait(firing, deliverTimeout)
+	mails := d.smtp.Wait(firing, deliverTimeout)
+	hooks := d.webhook.Wait(firing, deliverTimeout)
+	t.Logf("measured: all six destinations had the three firing notifications %s after the alerts were posted (group_wait 10s)",
 		time.Since(posted).Round(100*time.Millisecond))
 
 	for _, m := range ntfy {
@@ -141,8 +153,11 @@ func TestRenderedConfigurationDeliversToEveryDestination(t *testing.T) {
 		!strings.Contains(m.Message, appDown.Annotations["summary"]) || !strings.Contains(m.Message, "Run: homelab doctor") {
 		t.Errorf("ntfy AppDown: title %q message %q", m.Title, m.Message)
 	}
-	if m := ntfyWith(t, ntfy, alertmanager.TestAlertName); m.Message != testAlert.Annotations["summary"] {
-		t.Errorf("ntfy test alert message %q, want just its summary", m.Message)
+	if m := ntfyWith(t, ntfy, alertmanager.TestAlertName); m.Message != testAlert.Annotations["summary"]+"\n"+testAlert.Annotations["description"] {
+		t.Errorf("ntfy test alert message %q, want its summary and description", m.Message)
+	}
+	if m := ntfyWith(t, ntfy, "BackupMissing"); m.Message != summaryOnly.Annotations["summary"] {
+		t.Errorf("ntfy message %q for an alert with only a summary, want just the summary", m.Message)
 	}
 
 	for _, m := range discord {
@@ -217,9 +232,9 @@ func TestRenderedConfigurationDeliversToEveryDestination(t *testing.T) {
 		}
 		integrations = append(integrations, integration)
 	}
-	n := am.WaitNotifications("2 delivered notifications per destination", 10*time.Second, func(n alerting.Notifications) bool {
+	n := am.WaitNotifications("3 delivered notifications per destination", 10*time.Second, func(n alerting.Notifications) bool {
 		for _, i := range integrations {
-			if n.Delivered(i) < 2 {
+			if n.Delivered(i) < firing {
 				return false
 			}
 		}
@@ -235,19 +250,19 @@ func TestRenderedConfigurationDeliversToEveryDestination(t *testing.T) {
 	resolvedAt := time.Now()
 	am.Resolve(appDown)
 	const resolveTimeout = 90 * time.Second // group_interval is 1m
-	if m := d.ntfy.Wait(3, resolveTimeout)[2]; m.Title != "resolved: AppDown" || !strings.HasPrefix(m.Message, "Resolved: ") {
+	if m := d.ntfy.Wait(firing+1, resolveTimeout)[firing]; m.Title != "resolved: AppDown" || !strings.HasPrefix(m.Message, "Resolved: ") {
 		t.Errorf("ntfy resolved: title %q message %q", m.Title, m.Message)
 	}
-	if m := d.discord.Wait(3, resolveTimeout)[2]; !strings.HasPrefix(m.Embeds[0].Title, "[RESOLVED] AppDown") {
+	if m := d.discord.Wait(firing+1, resolveTimeout)[firing]; !strings.HasPrefix(m.Embeds[0].Title, "[RESOLVED] AppDown") {
 		t.Errorf("discord resolved title %q", m.Embeds[0].Title)
 	}
-	if m := d.slack.Wait(3, resolveTimeout)[2]; m.Attachments[0].Title != "[RESOLVED] AppDown" {
+	if m := d.slack.Wait(firing+1, resolveTimeout)[firing]; m.Attachments[0].Title != "[RESOLVED] AppDown" {
 		t.Errorf("slack resolved title %q", m.Attachments[0].Title)
 	}
-	if m := d.telegram.Wait(3, resolveTimeout)[2]; !strings.HasPrefix(m.Text, "[RESOLVED] AppDown") || !strings.Contains(m.Text, "Resolved: ") {
+	if m := d.telegram.Wait(firing+1, resolveTimeout)[firing]; !strings.HasPrefix(m.Text, "[RESOLVED] AppDown") || !strings.Contains(m.Text, "Resolved: ") {
 		t.Errorf("telegram resolved text %q", m.Text)
 	}
-	if m := d.smtp.Wait(3, resolveTimeout)[2]; m.Header.Get("Subject") != "[RESOLVED] AppDown" {
+	if m := d.smtp.Wait(firing+1, resolveTimeout)[firing]; m.Header.Get("Subject") != "[RESOLVED] AppDown" {
 		t.Errorf("mail resolved subject %q", m.Header.Get("Subject"))
 	}
 	if h := d.webhook.WaitStatus("resolved", resolveTimeout); h.Message.CommonLabels["alertname"] != "AppDown" {

@@ -137,6 +137,8 @@ func (d *DiscordWebhook) serve(w http.ResponseWriter, r *http.Request) {
 		d.reject(w, r, http.StatusBadRequest, js, `{"message": "Cannot send an empty message", "code": 50006}`, "neither content nor embeds")
 		return
 	}
+	// An embed without any text tells nobody anything; the stand-in refuses
+	// it like an empty message.
 	for i, e := range m.Embeds {
 		if e.Title == "" && e.Description == "" && len(e.Fields) == 0 && e.Footer == nil && e.Author == nil {
 			d.reject(w, r, http.StatusBadRequest, js, `{"message": "Cannot send an empty message", "code": 50006}`,

@@ -111,6 +111,9 @@ func (s *SlackWebhook) serve(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusBadRequest, text, "invalid_payload", "text over 40,000 characters would be truncated")
 		return
 	}
+	// Stricter than Slack, which would show an empty box: an attachment
+	// without any text is a broken notification. (invalid_attachments is the
+	// Web API's error code for it.)
 	for _, a := range m.Attachments {
 		if a.Text == "" && a.Title == "" && a.Pretext == "" && a.Fallback == "" {
 			s.reject(w, r, http.StatusBadRequest, text, "invalid_attachments", "an attachment without any text")

@@ -22,7 +22,10 @@ import (
 // is one request, counted in alertmanager_notification_requests_total and, if
 // it failed, at once in alertmanager_notification_requests_failed_total. So a
 // success is a request that did not fail, and the request counters show a
-// failure without waiting for the retries.
+// failure without waiting for the retries. A request is counted when the
+// integration returns, which for email is after QUIT, a moment after the
+// server has the mail: wait for counters (WaitNotifications), do not read
+// them once.
 type Notifications struct {
 	// Sent is alertmanager_notifications_total: notifications started.
 	Sent map[Integration]float64

@@ -130,8 +130,8 @@ const (
 {{ end }}`
 	// ntfy renders these over Alertmanager's webhook JSON (lower-case keys).
 	ntfyTitleTemplate   = `{{.status}}: {{.commonLabels.alertname}}`
-	ntfyMessageTemplate = `{{range .alerts}}{{if eq .status "resolved"}}Resolved: {{end}}{{.annotations.summary}}
-{{.annotations.description}}
+	ntfyMessageTemplate = `{{range .alerts}}{{if eq .status "resolved"}}Resolved: {{end}}{{.annotations.summary}}{{if .annotations.description}}
+{{.annotations.description}}{{end}}
 {{end}}`
 )
 

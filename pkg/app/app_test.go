@@ -47,7 +47,7 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 		flags  []string // extra flags
 		want   []string // substrings of stderr
 	}{
-		{"unknown top-level key", "domian: blog.example.com\n", nil, []string{"domian: unknown key", "valid keys: apiVersion, app, domain"}},
+		{"unknown top-level key", "domian: blog.example.com\n", nil, []string{"domian: unknown key", "valid keys: alerts, apiVersion, app, domain"}},
 		{"unknown nested key", "app:\n  prot: 8080\n", nil, []string{"app.prot: unknown key", "under app", "port"}},
 		{"duplicate key", "domain: a.example.com\ndomain: b.example.com\n", nil, []string{"domain: is set twice"}},
 		{"wrong apiVersion", "apiVersion: homelab/v2\n", nil, []string{"apiVersion", "homelab/v1alpha1"}},

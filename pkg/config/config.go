@@ -6,6 +6,7 @@ package config
 import (
 	_ "embed"
 	"strconv"
+	"strings"
 )
 
 // APIVersion is the only configuration version this build understands.
@@ -252,6 +253,24 @@ func (m Monitoring) GrafanaServiceName() string { return m.Release + "-grafana" 
 
 // GrafanaAdminSecret is the Secret holding Grafana's generated admin credentials.
 func (m Monitoring) GrafanaAdminSecret() string { return m.Release + "-grafana-admin" }
+
+// StackFullname is kube-prometheus-stack's "kube-prometheus-stack.fullname"
+// for the release (homelab sets no name overrides): the prefix of its
+// Services' names.
+func (m Monitoring) StackFullname() string {
+	const chart = "kube-prometheus-stack"
+	name := m.Release + "-" + chart
+	if strings.Contains(m.Release, chart) {
+		name = m.Release
+	}
+	if len(name) > 26 {
+		name = name[:26]
+	}
+	return strings.TrimSuffix(name, "-")
+}
+
+// AlertmanagerServiceName is the chart's Alertmanager Service (port 9093).
+func (m Monitoring) AlertmanagerServiceName() string { return m.StackFullname() + "-alertmanager" }
 
 // AlertmanagerConfigSecret is the Secret homelab keeps Alertmanager's
 // configuration in; the chart's Alertmanager reads it (configSecret).

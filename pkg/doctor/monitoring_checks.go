@@ -110,7 +110,7 @@ func (d *doctor) endpoint(ctx context.Context, s service) (endpoint, *Finding) {
 		f := apiFail(err)
 		return endpoint{}, &f
 	}
-	want := stackFullname(m.Release) + "-" + s.component
+	want := m.StackFullname() + "-" + s.component
 	svc, port := pickService(svcs, want, s.component, s.port)
 	if svc == nil {
 		f := Fail(fmt.Sprintf("sudo homelab init (or give %s's address with %s)", s.name, s.flag),
@@ -125,21 +125,6 @@ func (d *doctor) endpoint(ctx context.Context, s service) (endpoint, *Finding) {
 	}
 	name := fmt.Sprintf("service %s/%s:%s", svc.Namespace, svc.Name, port)
 	return endpoint{url: base, client: client, name: name, where: "(" + name + ", through the API server)", viaAPI: true}, nil
-}
-
-// stackFullname is kube-prometheus-stack's "kube-prometheus-stack.fullname"
-// for a release (without name overrides, which homelab does not set): the
-// prefix of its Services' names.
-func stackFullname(release string) string {
-	const chart = "kube-prometheus-stack"
-	name := release + "-" + chart
-	if strings.Contains(release, chart) {
-		name = release
-	}
-	if len(name) > 26 {
-		name = name[:26]
-	}
-	return strings.TrimSuffix(name, "-")
 }
 
 // pickService finds the chart's Service for component among the release's

@@ -3,6 +3,7 @@ package root
 
 import (
 	"github.com/MakeNowJust/heredoc"
+	"github.com/homelab-dev/homelab/pkg/cmd/alert"
 	"github.com/spf13/cobra"
 
 	bundlecmd "github.com/homelab-dev/homelab/pkg/cmd/bundle"
@@ -60,6 +61,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		portforward.NewCmdPortForward(f, nil),
 		render.NewCmdRender(f, nil),
 		uninstall.NewCmdUninstall(f, nil),
+		alert.NewCmdAlert(f, nil),
 		version.NewCmdVersion(f),
 		bundlecmd.NewCmdBundle(f, nil),
 	)

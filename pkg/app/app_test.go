@@ -58,6 +58,12 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 		{"domain single label", "domain: localhost\n", nil, []string{`domain: invalid value "localhost"`, "fully qualified"}},
 		{"domain upper case and underscore", "domain: My_Blog.example.com\n", nil, []string{"domain: invalid value"}},
 		{"bad email", "email: not-an-address\n", nil, []string{`email: invalid value "not-an-address"`}},
+		{"alert destination with a bad secret", "alerts:\n  notify:\n    - discord: {webhookURL: https://example.com/SECRET-TOKEN}\n", nil,
+			[]string{"alerts.notify[0].discord.webhookURL: invalid value (hidden: it is a secret)", "https://discord.com/api/webhooks/ID/TOKEN", "homelab.yaml:3"}},
+		{"alert entry with two destinations", "alerts:\n  notify:\n    - {ntfy: {url: https://ntfy.sh/x}, webhook: {url: https://example.com}}\n", nil,
+			[]string{"alerts.notify[0]: names ntfy and webhook", "own list entry"}},
+		{"unknown alert destination", "alerts:\n  notify:\n    - pagerduty: {key: x}\n", nil,
+			[]string{"alerts.notify[0].pagerduty: unknown key", "discord, email, ntfy, slack, telegram, webhook"}},
 		{"certbot without email", "tls:\n  mode: certbot\n", nil, []string{"email", "required with tls.mode certbot"}},
 		{"unknown tls mode", "tls:\n  mode: letsencrypt\n", nil, []string{`tls.mode: invalid value "letsencrypt"`, "none, certbot, files"}},
 		{"files without paths", "tls:\n  mode: files\n", nil, []string{"tls.certFile", "tls.keyFile", "absolute"}},
@@ -130,6 +136,9 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("stderr does not mention %q:\n%s", w, stderr)
 				}
+			}
+			if strings.Contains(stderr, "SECRET") {
+				t.Errorf("a secret value was printed:\n%s", stderr)
 			}
 			if entries, _ := os.ReadDir(root); len(entries) != 0 {
 				t.Errorf("bad input wrote %d entries under --root", len(entries))

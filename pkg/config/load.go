@@ -3,11 +3,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -108,7 +113,9 @@ func (l *Loaded) Describe() string {
 func Load(opts Options) (*Loaded, error) {
 	source := opts.Path
 	if source == "" && opts.FallbackPath != "" {
-		if _, err := os.Stat(opts.FallbackPath); err == nil {
+		// Lstat: a dangling ./homelab.yaml symlink is a mistake to report,
+		// not a reason to fall back to the defaults.
+		if _, err := os.Lstat(opts.FallbackPath); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			source = opts.FallbackPath
 		}
 	}
@@ -117,12 +124,14 @@ func Load(opts Options) (*Loaded, error) {
 	switch {
 	case source != "":
 		var err error
-		if data, err = os.ReadFile(source); err != nil {
-			return nil, &Error{Problems: []Problem{{Key: "--config", Msg: fmt.Sprintf("cannot read %s: %v", source, errors.Unwrap(err))}}}
+		if data, err = readFile(source); err != nil {
+			return nil, &Error{Problems: []Problem{{Key: "--config", Msg: err.Error()}}}
 		}
 	case opts.AppliedPath != "" && opts.ReadApplied != nil:
 		d, err := opts.ReadApplied(opts.AppliedPath)
 		switch {
+		case err == nil && len(d) > MaxFileSize:
+			return nil, &Error{Problems: []Problem{{Key: "--config", Msg: fmt.Sprintf("the applied configuration %s is %d bytes, more than the %d a configuration may have", opts.AppliedPath, len(d), MaxFileSize)}}}
 		case err == nil:
 			data, source, applied = d, opts.AppliedPath, true
 		case errors.Is(err, fs.ErrNotExist):
@@ -138,6 +147,58 @@ func Load(opts Options) (*Loaded, error) {
 		return nil, err
 	}
 	return &Loaded{Config: cfg, Source: source, Applied: applied, Flags: opts.Overrides.flags()}, nil
+}
+
+// MaxFileSize caps a configuration file: a real one is a few KiB, and
+// reading (and parsing) a huge file would take seconds and gigabytes only to
+// refuse it.
+const MaxFileSize = 1 << 20
+
+// readFile reads a configuration file that is a regular file of at most
+// MaxFileSize bytes. It opens without blocking, so a FIFO is refused instead
+// of waiting forever for a writer, and checks the opened file, not the name.
+func readFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if target, lerr := os.Readlink(name); lerr == nil && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cannot read %s: it is a symbolic link to %s, which does not exist", name, target)
+		}
+		return nil, fmt.Errorf("cannot read %s: %v", name, errors.Unwrap(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", name, errors.Unwrap(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("cannot read %s: it is %s, not a regular file", name, fileKind(st.Mode()))
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("cannot read %s: it is %d bytes, more than the %d a configuration may have", name, st.Size(), MaxFileSize)
+	}
+	// The size can change after Stat: read at most one byte more than allowed.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("cannot read %s: it is more than the %d bytes a configuration may have", name, MaxFileSize)
+	}
+	return data, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file (" + m.Type().String() + ")"
 }
 
 // flags names the configuration flags that are set, in a fixed order.
@@ -244,7 +305,7 @@ func (d *decoder) decodeDocument(data []byte, cfg *Config) {
 		if err.Error() == "EOF" {
 			return // an empty file means all defaults
 		}
-		d.problems = append(d.problems, Problem{Key: "(file)", Source: d.file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+		d.problems = append(d.problems, Problem{Key: "(file)", Source: d.file, Msg: "not valid YAML: " + yamlSyntaxError(err)})
 		return
 	}
 	var extra yaml.Node
@@ -260,6 +321,37 @@ func (d *decoder) decodeDocument(data []byte, cfg *Config) {
 		return
 	}
 	d.decodeStruct("", root, reflect.ValueOf(cfg).Elem())
+}
+
+// yamlParserProblems are the messages of yaml.v3's parser (not its
+// scanner). For these, yaml.v3 prints a 0-based line (where the enclosing
+// list or mapping starts, else where the problem is) as if it were 1-based
+// (decode.go, parser.fail adds 1 only for scanner errors), and no line at
+// all for the first line: one less than the line an editor shows.
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected <stream-start>", "did not find expected key",
+	"did not find expected node content", "found duplicate %TAG directive",
+	"found duplicate %YAML directive", "found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+var yamlLinePrefix = regexp.MustCompile(`^line ([0-9]+): `)
+
+// yamlSyntaxError says what yaml.v3 found wrong, with the line an editor
+// shows.
+func yamlSyntaxError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	problem := yamlLinePrefix.ReplaceAllString(msg, "")
+	if !slices.Contains(yamlParserProblems, problem) {
+		return msg
+	}
+	line := 0
+	if m := yamlLinePrefix.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	return fmt.Sprintf("line %d: %s", line+1, problem)
 }
 
 func (d *decoder) decodeStruct(prefix string, n *yaml.Node, v reflect.Value) {
@@ -338,6 +430,23 @@ func (d *decoder) decodeValue(key string, n *yaml.Node, field reflect.Value, sec
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			want = "a list of strings, like [pnpm, start]"
+			break
+		}
+		// yaml.v3 drops a null item from a []string without a word: the
+		// command would silently lose an argument.
+		bad := false
+		for i, item := range n.Content {
+			if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
+				what := describe(item, secret)
+				if item.Kind == yaml.ScalarNode {
+					what = "null (write \"\" or quote the word)"
+				}
+				d.add(fmt.Sprintf("%s[%d]", key, i), item, "must be a string, got %s", what)
+				bad = true
+			}
+		}
+		if bad {
+			return
 		}
 	}
 	if want != "" {

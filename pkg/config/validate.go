@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/distribution/reference"
@@ -27,7 +28,15 @@ var (
 	byteSizePattern = regexp.MustCompile(`^(0|([0-9]*[.])?[0-9]+((K|M|G|T|E|P)i?)?B)$`)
 	k3sVersion      = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$`)
 	urlPathPattern  = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+	// A path Nginx reads as one plain argument: no whitespace, ';', '{',
+	// quotes, '#' (comment), '$' (variable) or '\\', which would end the
+	// directive, start a block or change its meaning.
+	nginxPathPattern = regexp.MustCompile(`^(/[A-Za-z0-9._+@=,~-]+)+$`)
 )
+
+// maxShownValue is how much of a bad value a problem quotes: enough to
+// recognise it, never a whole 100 MB paste.
+const maxShownValue = 80
 
 // Validate checks every field and returns all problems, in file order.
 func Validate(c *Config) []Problem {
@@ -47,7 +56,21 @@ func Validate(c *Config) []Problem {
 type validator struct{ problems []Problem }
 
 func (v *validator) bad(key, value, want string) {
-	v.problems = append(v.problems, Problem{Key: key, Msg: fmt.Sprintf("invalid value %q: %s", value, want)})
+	v.problems = append(v.problems, Problem{Key: key, Msg: fmt.Sprintf("invalid value %s: %s", shortQuote(value), want)})
+}
+
+// shortQuote quotes a value for a message, cut to maxShownValue bytes (on a
+// rune boundary) with the full length said, so one huge value cannot flood
+// the terminal.
+func shortQuote(s string) string {
+	if len(s) <= maxShownValue {
+		return fmt.Sprintf("%q", s)
+	}
+	cut := maxShownValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:cut], len(s))
 }
 
 // badSecret reports a secret field without its value.
@@ -61,11 +84,23 @@ func (v *validator) domain(d string) {
 		v.bad("domain", d, "required: the public DNS name of this server, like blog.example.com")
 	case strings.Contains(d, "://") || strings.ContainsAny(d, "/: "):
 		v.bad("domain", d, "a bare DNS name, without scheme, port or path, like blog.example.com")
+	case strings.HasSuffix(d, "."):
+		// Valid DNS, but certbot refuses it and Grafana's root_url and the
+		// Nginx server_name would not match the Host browsers send.
+		v.bad("domain", d, "a DNS name without the trailing dot, like "+strings.TrimRight(d, "."))
+	case net.ParseIP(d) != nil || allDigits(d[strings.LastIndex(d, ".")+1:]):
+		// Let's Encrypt issues no certificate for an address, and a name
+		// whose last label is numeric is an address to browsers.
+		v.bad("domain", d, "a DNS name, not an IP address: point a name like blog.example.com at this server")
 	default:
 		if errs := validation.IsFullyQualifiedDomainName(nil, d); len(errs) > 0 {
 			v.bad("domain", d, "a fully qualified lower-case DNS name with at least two labels, like blog.example.com")
 		}
 	}
+}
+
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func (v *validator) tls(c *Config) {
@@ -83,8 +118,12 @@ func (v *validator) tls(c *Config) {
 		}
 	case TLSFiles:
 		for _, f := range []struct{ key, value string }{{"tls.certFile", t.CertFile}, {"tls.keyFile", t.KeyFile}} {
-			if f.value == "" || !path.IsAbs(f.value) || path.Clean(f.value) != f.value {
+			switch {
+			case f.value == "" || !path.IsAbs(f.value) || path.Clean(f.value) != f.value:
 				v.bad(f.key, f.value, "required with tls.mode files: an absolute, clean path like /etc/ssl/homelab/fullchain.pem")
+			case !nginxPathPattern.MatchString(f.value):
+				// The path goes into the Nginx site as written.
+				v.bad(f.key, f.value, "a path of letters, digits and . _ - + @ = , ~ only (no spaces, quotes, ';', '{', '#' or '$': Nginx would read them as syntax); move or link the file to a path like /etc/ssl/homelab/fullchain.pem")
 			}
 		}
 	default:
@@ -109,8 +148,12 @@ func (v *validator) app(c *Config) {
 	}
 	if a.Image == "" {
 		v.bad("app.image", a.Image, "required: an image reference like nextjs-app:latest or registry.example.com/blog:1.2")
-	} else if _, err := reference.ParseNormalizedNamed(a.Image); err != nil {
+	} else if named, err := reference.ParseNormalizedNamed(a.Image); err != nil {
 		v.bad("app.image", a.Image, "an image reference like nextjs-app:latest ("+err.Error()+")")
+	} else if _, digested := named.(reference.Digested); digested {
+		// deploy-app imports an archive and tags it (pkg/images refuses
+		// digests): a digest could never name what it imported.
+		v.bad("app.image", a.Image, "a name with a tag, not a digest (deploy-app imports the image and tags it), like "+reference.FamiliarName(named)+":latest")
 	}
 	v.port("app.port", a.Port)
 	for i, arg := range a.Command {

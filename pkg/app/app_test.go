@@ -107,6 +107,16 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 		{"flag image", "", []string{"--app-image", "a b"}, []string{"app.image", "from --app-image"}},
 		{"unknown flag", "", []string{"--domian", "x.example.com"}, []string{"unknown flag: --domian"}},
 		{"missing config file", "", []string{"--config", "/nonexistent/homelab.yaml"}, []string{"--config", "cannot read /nonexistent/homelab.yaml"}},
+		// Issue 12, classes 1, 6 and 9.
+		{"cert path injecting a directive", "tls:\n  mode: files\n  keyFile: /etc/ssl/k.pem\n  certFile: \"/etc/ssl/a.pem;\\n include /etc/passwd\"\n", nil,
+			[]string{"tls.certFile: invalid value", "Nginx would read them as syntax", "homelab.yaml:4"}},
+		{"domain with a trailing dot", "domain: blog.example.com.\n", nil, []string{`domain: invalid value "blog.example.com."`, "trailing dot"}},
+		{"domain an IP address", "domain: 203.0.113.7\n", nil, []string{`domain: invalid value "203.0.113.7"`, "not an IP address"}},
+		{"null in app.command", "app:\n  command: [pnpm, null]\n", nil, []string{"app.command[1]: must be a string, got null"}},
+		{"digest image", "app:\n  image: nextjs-app@sha256:" + strings.Repeat("a", 64) + "\n", nil, []string{"app.image", "not a digest"}},
+		{"huge value cut short", "domain: " + strings.Repeat("x", 1<<19) + "\n", nil, []string{"domain: invalid value", "(524288 bytes)"}},
+		{"config is a device", "", []string{"--config", "/dev/zero"}, []string{"--config", "a device, not a regular file"}},
+		{"config is a directory", "", []string{"--config", "/"}, []string{"--config", "a directory, not a regular file"}},
 		{"stray argument", "", []string{"extra"}, []string{"unknown command"}},
 	}
 	if len(cases) < 25 {

@@ -128,6 +128,19 @@ func TestLoadRefusesFilesThatAreNotSmallRegularFiles(t *testing.T) {
 	}
 }
 
+func TestLongKeysAndWronglyTypedValuesAreCut(t *testing.T) {
+	long := strings.Repeat("k", 1000) // yaml.v3 takes simple keys up to 1024 bytes
+	for _, doc := range []string{"app:\n  port: " + long + "\n", long + ": 1\n"} {
+		_, err := Parse("homelab.yaml", []byte(doc))
+		if err == nil {
+			t.Fatalf("a %d-byte document with a bad key or value was accepted", len(doc))
+		}
+		if len(err.Error()) > 2000 || !strings.Contains(err.Error(), "bytes)") {
+			t.Errorf("error is %d bytes and does not say the full length:\n%.300s", len(err.Error()), err)
+		}
+	}
+}
+
 func TestDanglingFallbackSymlinkIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "homelab.yaml")

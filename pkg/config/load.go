@@ -362,7 +362,11 @@ func (d *decoder) decodeStruct(prefix string, n *yaml.Node, v reflect.Value) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
+		// A key is echoed in messages: cut a huge one like a huge value.
 		key := join(prefix, kn.Value)
+		if len(kn.Value) > maxShownValue {
+			key = join(prefix, shortQuote(kn.Value))
+		}
 		if seen[kn.Value] {
 			d.add(key, kn, "is set twice; keep one")
 			continue
@@ -472,7 +476,7 @@ func describe(n *yaml.Node, secret bool) string {
 	case secret:
 		return "a value (hidden: it is a secret)"
 	}
-	return fmt.Sprintf("%q", n.Value)
+	return shortQuote(n.Value)
 }
 
 // fieldByTag finds the field for a YAML key, and whether it holds a secret.

@@ -527,17 +527,30 @@ func (c *Client) pollFor(ctx context.Context, timeout time.Duration, cond wait.C
 // when it has restarted (a crash), else the current one's; empty when no
 // kubelet can give it.
 func (c *Client) PodLogs(ctx context.Context, namespace, pod string, lines int64) string {
+	for _, previous := range []bool{true, false} {
+		if log := c.logs(ctx, namespace, pod, corev1.PodLogOptions{TailLines: &lines, Previous: previous}); log != "" {
+			return log
+		}
+	}
+	return ""
+}
+
+// ContainerLogs returns the last lines of the current run of one container
+// of a pod with several (the API server refuses a log request that does not
+// name one); empty when no kubelet can give it.
+func (c *Client) ContainerLogs(ctx context.Context, namespace, pod, container string, lines int64) string {
+	return c.logs(ctx, namespace, pod, corev1.PodLogOptions{Container: container, TailLines: &lines})
+}
+
+func (c *Client) logs(ctx context.Context, namespace, pod string, opts corev1.PodLogOptions) string {
 	if pod == "" {
 		return ""
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	for _, previous := range []bool{true, false} {
-		data, err := c.Typed.CoreV1().Pods(namespace).
-			GetLogs(pod, &corev1.PodLogOptions{TailLines: &lines, Previous: previous}).DoRaw(lctx)
-		if err == nil && len(data) > 0 {
-			return string(data)
-		}
+	data, err := c.Typed.CoreV1().Pods(namespace).GetLogs(pod, &opts).DoRaw(lctx)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return string(data)
 }

@@ -126,7 +126,8 @@ func inCluster(f *cmdutil.Factory, cfg *config.Config) (alertmanager.API, error)
 		}
 		var all strings.Builder
 		for _, p := range pods.Items {
-			all.WriteString(c.PodLogs(ctx, m.Namespace, p.Name, 300))
+			// The pod also runs the operator's config-reloader.
+			all.WriteString(c.ContainerLogs(ctx, m.Namespace, p.Name, "alertmanager", 300))
 		}
 		return all.String(), nil
 	}

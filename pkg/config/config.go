@@ -167,21 +167,22 @@ type Notify struct {
 // Kind is the destination's key in homelab.yaml ("ntfy", "email"...), or ""
 // when none is set.
 func (n Notify) Kind() string {
-	switch {
-	case n.Ntfy != nil:
-		return "ntfy"
-	case n.Discord != nil:
-		return "discord"
-	case n.Slack != nil:
-		return "slack"
-	case n.Telegram != nil:
-		return "telegram"
-	case n.Email != nil:
-		return "email"
-	case n.Webhook != nil:
-		return "webhook"
+	if kinds := n.Kinds(); len(kinds) > 0 {
+		return kinds[0]
 	}
 	return ""
+}
+
+// Kinds are the keys set in the entry, in NotifyKinds order; valid entries
+// have exactly one.
+func (n Notify) Kinds() []string {
+	var set []string
+	for i, on := range []bool{n.Ntfy != nil, n.Discord != nil, n.Slack != nil, n.Telegram != nil, n.Email != nil, n.Webhook != nil} {
+		if on {
+			set = append(set, NotifyKinds[i])
+		}
+	}
+	return set
 }
 
 // NotifyKinds are the destination kinds, in the order the docs list them.

@@ -349,12 +349,7 @@ func (v *validator) duration(key, value string, min, max time.Duration, example 
 }
 
 func (v *validator) notify(key string, n Notify) {
-	var set []string
-	for _, kind := range NotifyKinds {
-		if kindSet(n, kind) {
-			set = append(set, kind)
-		}
-	}
+	set := n.Kinds()
 	switch {
 	case len(set) == 0:
 		v.problems = append(v.problems, Problem{Key: key, Msg: "names no destination: give exactly one of " + strings.Join(NotifyKinds, ", ")})
@@ -396,24 +391,6 @@ func (v *validator) notify(key string, n Notify) {
 			v.badSecret(key+".webhook.url", "an http:// or https:// URL that accepts Alertmanager's JSON")
 		}
 	}
-}
-
-func kindSet(n Notify, kind string) bool {
-	switch kind {
-	case "ntfy":
-		return n.Ntfy != nil
-	case "discord":
-		return n.Discord != nil
-	case "slack":
-		return n.Slack != nil
-	case "telegram":
-		return n.Telegram != nil
-	case "email":
-		return n.Email != nil
-	case "webhook":
-		return n.Webhook != nil
-	}
-	return false
 }
 
 func (v *validator) email(key string, e EmailNotify) {

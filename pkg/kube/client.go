@@ -5,6 +5,9 @@ package kube
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/discovery"
@@ -79,4 +82,22 @@ func (c *Client) poll() time.Duration {
 		return c.Poll
 	}
 	return 500 * time.Millisecond
+}
+
+// ServiceProxy returns the base URL (no trailing slash) of port (a name or
+// number) of Service namespace/name through the API server's service proxy,
+// /api/v1/namespaces/NS/services/NAME:PORT/proxy, and an HTTP client
+// authenticated as the kubeconfig's user that times out after timeout.
+func (c *Client) ServiceProxy(namespace, name, port string, timeout time.Duration) (string, *http.Client, error) {
+	if namespace == "" || name == "" || port == "" {
+		return "", nil, fmt.Errorf("service proxy: namespace, name and port are required (got %q, %q, %q)", namespace, name, port)
+	}
+	cfg := c.RESTConfig()
+	cfg.Timeout = timeout
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("service proxy: %w", err)
+	}
+	return strings.TrimRight(cfg.Host, "/") + "/api/v1/namespaces/" + url.PathEscape(namespace) + "/services/" +
+		url.PathEscape(name+":"+port) + "/proxy", client, nil
 }

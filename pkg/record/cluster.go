@@ -27,16 +27,17 @@ func NamespaceWatch(client func() (*kube.Client, error), name string) Watch {
 
 // SecretWatch records namespace/name when a step creates that Secret.
 func SecretWatch(client func() (*kube.Client, error), namespace, name string) Watch {
-	return createdWatch(client, Item{Kind: Secret, Namespace: namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
-		_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-		return err
-	})
+	return secretWatch(client, Secret, namespace, name)
 }
 
 // ConfigSecretWatch records namespace/name when a step creates that
 // Secret, as one uninstall removes without --delete-data.
 func ConfigSecretWatch(client func() (*kube.Client, error), namespace, name string) Watch {
-	return createdWatch(client, Item{Kind: ConfigSecret, Namespace: namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
+	return secretWatch(client, ConfigSecret, namespace, name)
+}
+
+func secretWatch(client func() (*kube.Client, error), kind Kind, namespace, name string) Watch {
+	return createdWatch(client, Item{Kind: kind, Namespace: namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
 		_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})

@@ -15,7 +15,6 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/homelab-dev/homelab/pkg/alertmanager"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
@@ -111,14 +110,11 @@ func inCluster(f *cmdutil.Factory, cfg *config.Config) (alertmanager.API, error)
 	if err != nil {
 		return alertmanager.API{}, fmt.Errorf("reach k3s to find Alertmanager (%w); is k3s running? sudo homelab doctor", err)
 	}
-	rc := c.RESTConfig()
-	rc.Timeout = 10 * time.Second
-	client, err := rest.HTTPClientFor(rc)
+	m := cfg.Monitoring
+	base, client, err := c.ServiceProxy(m.Namespace, m.AlertmanagerServiceName(), "9093", 10*time.Second)
 	if err != nil {
 		return alertmanager.API{}, err
 	}
-	m := cfg.Monitoring
-	base := strings.TrimRight(rc.Host, "/") + "/api/v1/namespaces/" + m.Namespace + "/services/" + m.AlertmanagerServiceName() + ":9093/proxy"
 	logs := func(ctx context.Context) (string, error) {
 		pods, err := c.Typed.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=alertmanager"})
 		if err != nil {

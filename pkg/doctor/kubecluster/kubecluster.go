@@ -9,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
-	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/release"
@@ -24,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/homelab-dev/homelab/pkg/doctor"
 	"github.com/homelab-dev/homelab/pkg/kube"
@@ -43,9 +40,8 @@ type Cluster struct {
 	// keeps it) with a client whose requests time out: Helm's storage
 	// driver does not pass contexts on.
 	helm kubernetes.Interface
-	// proxy asks Services through the API server; apiBase is its URL.
-	proxy   *http.Client
-	apiBase string
+	// timeout bounds each request through the service proxy.
+	timeout time.Duration
 }
 
 var (
@@ -65,11 +61,7 @@ func New(c *kube.Client, timeout time.Duration) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubecluster: %w", err)
 	}
-	proxy, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubecluster: %w", err)
-	}
-	return &Cluster{kube: c, helm: helmClient, proxy: proxy, apiBase: strings.TrimRight(cfg.Host, "/")}, nil
+	return &Cluster{kube: c, helm: helmClient, timeout: timeout}, nil
 }
 
 // notFound turns the API's NotFound into doctor.ErrNotFound.
@@ -262,13 +254,7 @@ func (c *Cluster) Services(ctx context.Context, namespace, selector string) ([]d
 	return svcs, nil
 }
 
-// ProxyURL is the API server's proxy for a Service port:
-// /api/v1/namespaces/NS/services/NAME:PORT/proxy. The client is
-// authenticated as the kubeconfig's user, and times out.
+// ProxyURL is the API server's proxy for a Service port (kube.Client.ServiceProxy).
 func (c *Cluster) ProxyURL(namespace, name, port string) (string, *http.Client, error) {
-	if namespace == "" || name == "" || port == "" {
-		return "", nil, fmt.Errorf("service proxy: namespace, name and port are required (got %q, %q, %q)", namespace, name, port)
-	}
-	return c.apiBase + "/api/v1/namespaces/" + url.PathEscape(namespace) + "/services/" +
-		url.PathEscape(name+":"+port) + "/proxy", c.proxy, nil
+	return c.kube.ServiceProxy(namespace, name, port, c.timeout)
 }

@@ -71,7 +71,9 @@ func Plan(cfg *config.Config, src images.Source, d Deps) plan.Plan {
 	rec := &record.Recorder{Host: d.Host}
 	rel := rec.Wrap(releaseStep(cfg, d, func() *Build { return build }),
 		record.HelmReleaseWatch(d.Helm, cfg.App.Namespace, ReleaseName(cfg)))
-	return plan.Plan{Name: "deploy-app", Steps: []plan.Step{imp, rel, pruneStep(cfg, d, name)}}
+	return plan.Plan{Name: "deploy-app",
+		Needs: []plan.Need{containerdNeed(d, name, nameErr), apiServerNeed(cfg, d)},
+		Steps: []plan.Step{imp, rel, pruneStep(cfg, d, name)}}
 }
 
 // releaseStep rolls out the imported build as a new revision. Before the

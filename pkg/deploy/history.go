@@ -97,5 +97,5 @@ func RollbackPlan(cfg *config.Config, d Deps, revision int) plan.Plan {
 			return nil
 		},
 	}
-	return plan.Plan{Name: "deploy-app --rollback", Steps: []plan.Step{step}}
+	return plan.Plan{Name: "deploy-app --rollback", Needs: []plan.Need{apiServerNeed(cfg, d)}, Steps: []plan.Step{step}}
 }

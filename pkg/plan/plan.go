@@ -31,9 +31,20 @@ type Step struct {
 	Apply func(ctx context.Context) error
 }
 
-// Plan is an ordered list of steps.
+// Need is something a plan cannot do without, checked before any step: a
+// connection (the API server, containerd) or an input. The runner checks
+// needs in a dry run too, so a preview fails the same way, and as early,
+// as the real run would, instead of approving steps it never looked at.
+type Need struct {
+	Name string
+	// Check returns why the need is not met; its error is the run's.
+	Check func(ctx context.Context) error
+}
+
+// Plan is an ordered list of steps, and what they need.
 type Plan struct {
 	Name  string
+	Needs []Need
 	Steps []Step
 }
 
@@ -86,7 +97,7 @@ type Runner struct {
 // ErrNotConverged is returned when a step still has work after Apply.
 var ErrNotConverged = errors.New("step did not converge")
 
-// Run checks every step and, unless DryRun, applies those with work to do,
+// Run checks the plan's needs, then every step and, unless DryRun, applies those with work to do,
 // in order. It stops at the first failure and between steps when ctx is
 // cancelled, so an interrupted run leaves only whole steps done.
 func (r Runner) Run(ctx context.Context, p Plan) (Result, error) {
@@ -94,6 +105,14 @@ func (r Runner) Run(ctx context.Context, p Plan) (Result, error) {
 	if !r.DryRun {
 		if missing := unappliable(p); len(missing) > 0 {
 			return res, fmt.Errorf("%s: this build can only preview (--dry-run) these steps: %s", p.Name, strings.Join(missing, ", "))
+		}
+	}
+	for _, n := range p.Needs {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if err := n.Check(ctx); err != nil {
+			return res, fmt.Errorf("%s (checked before any step; nothing was changed): %w", n.Name, err)
 		}
 	}
 	now := r.Now

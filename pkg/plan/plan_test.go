@@ -117,3 +117,28 @@ func TestFileStepsShowDiffsAndHideSecrets(t *testing.T) {
 		t.Errorf("link -> %q", target)
 	}
 }
+
+// TestUnmetNeedStopsDryAndRealRunAlike: a need that is not met fails a dry
+// run and a real run with the same error, before any step is checked.
+func TestUnmetNeedStopsDryAndRealRunAlike(t *testing.T) {
+	unreachable := errors.New("connection refused")
+	var msgs []string
+	for _, dry := range []bool{true, false} {
+		checked := 0
+		p := Plan{Name: "t",
+			Needs: []Need{{Name: "the API server", Check: func(context.Context) error { return unreachable }}},
+			Steps: []Step{{Name: "a", Check: func(context.Context) (Status, error) { checked++; return Status{Pending: true}, nil },
+				Apply: func(context.Context) error { return nil }}}}
+		_, err := Runner{DryRun: dry}.Run(context.Background(), p)
+		if !errors.Is(err, unreachable) {
+			t.Fatalf("dry run %v: error %v, want the need's", dry, err)
+		}
+		if checked != 0 {
+			t.Errorf("dry run %v: a step was checked before the unmet need stopped the run", dry)
+		}
+		msgs = append(msgs, err.Error())
+	}
+	if msgs[0] != msgs[1] || !strings.Contains(msgs[0], "the API server") {
+		t.Errorf("dry run says %q, real run %q; want the same message naming the need", msgs[0], msgs[1])
+	}
+}

@@ -37,11 +37,14 @@ const stackArchive = "e2e/charts/kube-prometheus-stack-88.5.3.tgz"
 // loadStack loads the archive afresh: rendering processes its
 // dependencies in place (drops disabled subcharts), so a chart is not
 // reused for other values.
-func loadStack(t *testing.T) *chart.Chart {
+func loadStack(t *testing.T) *chart.Chart { return loadArchive(t, stackArchive) }
+
+// loadArchive loads a chart archive (path relative to the repository).
+func loadArchive(t *testing.T, archive string) *chart.Chart {
 	t.Helper()
-	ch, err := loader.Load(filepath.Join(testutil.RepoRoot(t), stackArchive))
+	ch, err := loader.Load(filepath.Join(testutil.RepoRoot(t), archive))
 	if err != nil {
-		t.Fatalf("load %s: %v", stackArchive, err)
+		t.Fatalf("load %s: %v", archive, err)
 	}
 	return ch
 }
@@ -82,7 +85,13 @@ func (o object) name() string { return str(o, "metadata", "name") }
 // chart's own.
 func renderStack(t *testing.T, values []byte) []object {
 	t.Helper()
-	ch := loadStack(t)
+	return renderChart(t, loadStack(t), defaultConfig(t).Monitoring.Release, values)
+}
+
+// renderChart renders ch as release (in the monitoring namespace) like
+// renderStack.
+func renderChart(t *testing.T, ch *chart.Chart, release string, values []byte) []object {
+	t.Helper()
 	vals, err := chartutil.ReadValues(values)
 	if err != nil {
 		t.Fatalf("values: %v", err)
@@ -94,15 +103,14 @@ func renderStack(t *testing.T, values []byte) []object {
 	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
 	caps.APIVersions = append(append(chartutil.VersionSet{}, caps.APIVersions...),
 		"monitoring.coreos.com/v1", "monitoring.coreos.com/v1alpha1")
-	cfg := defaultConfig(t)
-	opts := chartutil.ReleaseOptions{Name: cfg.Monitoring.Release, Namespace: cfg.Monitoring.Namespace, IsInstall: true, Revision: 1}
+	opts := chartutil.ReleaseOptions{Name: release, Namespace: defaultConfig(t).Monitoring.Namespace, IsInstall: true, Revision: 1}
 	rv, err := chartutil.ToRenderValues(ch, vals, opts, &caps)
 	if err != nil {
 		t.Fatalf("render values: %v", err)
 	}
 	out, err := engine.Render(ch, rv)
 	if err != nil {
-		t.Fatalf("render %s: %v", stackArchive, err)
+		t.Fatalf("render %s: %v", ch.Name(), err)
 	}
 	names := make([]string, 0, len(out))
 	for n := range out {

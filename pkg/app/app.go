@@ -39,6 +39,9 @@ func RunWith(ctx context.Context, args []string, f *cmdutil.Factory) int {
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
 	_, err := cmd.ExecuteContextC(ctx)
+	if lost := f.IOStreams.OutputError(); lost != nil {
+		err = outputLost(err, lost)
+	}
 	if err == nil {
 		return cmdutil.ExitOK
 	}
@@ -55,4 +58,21 @@ func RunWith(ctx context.Context, args []string, f *cmdutil.Factory) int {
 		}
 	}
 	return code
+}
+
+// outputLost is the run's error once a write to standard output failed: the
+// data did not reach its reader, so a run that otherwise succeeded (or only
+// reported its findings, doctor's exit 3) fails with exit 1. A command that
+// failed on its own keeps its error, with the lost output added unless the
+// error already is that failed write.
+func outputLost(err, lost error) error {
+	lostErr := fmt.Errorf("standard output could not be written, the output is incomplete: %w", lost)
+	var codeErr *cmdutil.ExitCodeError
+	switch {
+	case err == nil, errors.As(err, &codeErr) && codeErr.Err == nil:
+		return lostErr
+	case errors.Is(err, lost):
+		return err
+	}
+	return fmt.Errorf("%w; and %v", err, lostErr)
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/term"
 )
@@ -25,14 +26,68 @@ type IOStreams struct {
 
 // System returns the process's streams.
 func System() *IOStreams {
-	return &IOStreams{
-		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
-		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
-		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
-		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
-		ci:        os.Getenv("CI") != "",
-		noColor:   os.Getenv("NO_COLOR") != "",
+	s := Files(os.Stdin, os.Stdout, os.Stderr)
+	s.ci = os.Getenv("CI") != ""
+	s.noColor = os.Getenv("NO_COLOR") != ""
+	return s
+}
+
+// Files returns streams over open files, as System does over the process's
+// own; tests give it a real /dev/full. Out is checked (see OutputError)
+// unless it is a terminal: there a person sees what is missing, and a
+// command may need the *os.File itself (doctor clears the screen).
+func Files(in, out, errOut *os.File) *IOStreams {
+	s := &IOStreams{
+		In: in, Out: out, ErrOut: errOut,
+		stdinTTY:  term.IsTerminal(int(in.Fd())),
+		stdoutTTY: term.IsTerminal(int(out.Fd())),
+		stderrTTY: term.IsTerminal(int(errOut.Fd())),
 	}
+	if !s.stdoutTTY {
+		s.Out = &checkedWriter{w: out}
+	}
+	return s
+}
+
+// OutputError is the first write to Out that failed (a full disk,
+// /dev/full, a closed pipe), or nil. Once it is set the command's data is
+// incomplete whatever the command itself made of the error, so the caller
+// fails the run on it (pkg/app).
+func (s *IOStreams) OutputError() error {
+	if c, ok := s.Out.(*checkedWriter); ok {
+		return c.error()
+	}
+	return nil
+}
+
+// checkedWriter remembers the first failed write. Commands print data with
+// fmt.Fprintf and seldom look at its error; checking here, once, keeps a
+// lost output from passing as a success. Every later write fails the same
+// way, so a command that does look stops early.
+type checkedWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	c.err = err
+	return n, err
+}
+
+func (c *checkedWriter) error() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // Test returns streams backed by buffers, none of them a terminal.

@@ -40,8 +40,10 @@ func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			and the effective configuration. Nothing is run and no cluster is touched.
 
 			With --root DIR the files are written under DIR at their host paths
-			(DIR/etc/nginx/sites-available/homelab.conf, ...). Without --root they are
-			printed to standard output, each after a "# ==> PATH" line.
+			(DIR/etc/nginx/sites-available/homelab.conf, ...), holding homelab's lock
+			(DIR/var/lib/homelab/lock) as init does: a second render or an init on the
+			same DIR at the same time is refused. Without --root they are printed to
+			standard output, each after a "# ==> PATH" line.
 		`),
 		Example: heredoc.Doc(`
 			# See what the defaults produce
@@ -87,15 +89,29 @@ func renderRun(ctx context.Context, opts *Options) error {
 	}
 	files = append(files, renderpkg.File{Path: layout.AppManifests, Mode: 0o644, Data: app})
 	if opts.Root == "" {
+		// A failed write is caught once for every command (pkg/app); stop
+		// at the first one all the same.
 		for _, f := range files {
+			var err error
 			if f.Link != "" {
-				fmt.Fprintf(opts.IO.Out, "# ==> %s -> %s\n", f.Path, f.Link)
-				continue
+				_, err = fmt.Fprintf(opts.IO.Out, "# ==> %s -> %s\n", f.Path, f.Link)
+			} else {
+				_, err = fmt.Fprintf(opts.IO.Out, "# ==> %s\n%s", f.Path, f.Data)
 			}
-			fmt.Fprintf(opts.IO.Out, "# ==> %s\n%s", f.Path, f.Data)
+			if err != nil {
+				return fmt.Errorf("print %s: %w", f.Path, err)
+			}
 		}
 		return nil
 	}
+	// Writing under --root is writing to a machine: one writer at a time,
+	// or two renders (or a render and an init) leave a tree that is part
+	// one configuration and part the other.
+	unlock, err := cmdutil.Lock(opts.Host, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p := plan.Plan{Name: "render"}
 	for _, f := range files {
 		if f.Link != "" {

@@ -28,6 +28,7 @@ func (d *doctor) hostChecks() []Check {
 		{ID: "host.clock", Group: GroupHost, Name: "clock", Run: d.checkClock},
 		{ID: "host.ports", Group: GroupHost, Name: "ports 80/443", Run: d.checkPorts,
 			TimeoutFix: "see what holds the port: sudo ss -ltnp 'sport = :80 or sport = :443'"},
+		d.exposureCheck(),
 	}
 }
 

@@ -127,8 +127,9 @@ func (h *Host) WriteRendered(cfg *config.Config) {
 }
 
 // Healthy makes the host look like a converged server with ramGiB of memory:
-// meminfo, df, k3s files, every systemd unit active, nginx -t passing, and
-// the app image imported and pinned. Files rendered from cfg are written too.
+// meminfo, df, k3s files, every systemd unit active, nginx -t passing, the
+// app image imported and pinned, k3s's sockets with ufw closing them.
+// Files rendered from cfg are written too.
 func (h *Host) Healthy(cfg *config.Config, ramGiB float64) *Host {
 	h.t.Helper()
 	h.WriteRendered(cfg)
@@ -140,6 +141,8 @@ func (h *Host) Healthy(cfg *config.Config, ramGiB float64) *Host {
 	h.On("df -Pk /", Output("Filesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/sda1         61255492 20418496  40837000      34% /\n"))
 	h.On("systemctl is-active k3s.service", Output("active\n"))
 	h.On("systemctl is-active grafana-portforward.service", Output("active\n"))
+	h.WriteSockets(NotOnAPlainServer...)
+	h.On("ufw status verbose", Output(UFWActive))
 	h.On("nginx -t", Output("nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nnginx: configuration file /etc/nginx/nginx.conf test is successful\n"))
 	ref := "docker.io/library/" + cfg.App.Image
 	if strings.Contains(strings.SplitN(cfg.App.Image, "/", 2)[0], ".") {

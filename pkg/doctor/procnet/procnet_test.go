@@ -11,7 +11,7 @@ import (
 
 // recorded reads a table recorded from the kernel (doctortest/procnet,
 // made by its record.py in a network namespace of its own).
-func recorded(t *testing.T, name string) []byte {
+func recorded(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "doctortest", "procnet", name))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"helm.sh/helm/v3/pkg/chart"
 
@@ -15,12 +16,14 @@ import (
 // and returns the images they run with cfg (ConfigImages); nothing else is
 // downloaded. For mirroring the images into a registry of one's own.
 func ListImages(ctx context.Context, cfg *config.Config) ([]string, error) {
-	home, err := os.MkdirTemp("", "homelab-helm-")
+	// A cache of homelab's own, kept for the next run (an archive in it is
+	// checked against the repository's index before use), rather than a
+	// temporary directory an interrupted run would leave in /tmp.
+	cache, err := os.UserCacheDir()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("a directory for the chart cache: %w (set XDG_CACHE_HOME or HOME)", err)
 	}
-	defer os.RemoveAll(home)
-	engine := &helm.Engine{Home: home}
+	engine := &helm.Engine{Home: filepath.Join(cache, "homelab", "helm")}
 	m := cfg.Monitoring
 	var charts Charts
 	for _, c := range []struct {

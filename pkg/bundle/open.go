@@ -38,7 +38,8 @@ type OpenOptions struct {
 	// empty.
 	Arch string
 	// TempDir is where the files are extracted, in a new directory;
-	// os.TempDir() when empty.
+	// beside the bundle file when empty (where there was room for the
+	// bundle), never $TMPDIR, which an interrupted run would leave full.
 	TempDir string
 }
 
@@ -47,7 +48,11 @@ type OpenOptions struct {
 // none extra, and the architecture. A bundle that fails is an *Error and
 // nothing of it is left on disk.
 func Open(file string, o OpenOptions) (*Bundle, error) {
-	dir, err := os.MkdirTemp(o.TempDir, "homelab-bundle-")
+	parent := o.TempDir
+	if parent == "" {
+		parent = filepath.Dir(file)
+	}
+	dir, err := os.MkdirTemp(parent, ".homelab-bundle-")
 	if err != nil {
 		return nil, fmt.Errorf("extract bundle %s: %w", file, err)
 	}
@@ -61,7 +66,7 @@ func Open(file string, o OpenOptions) (*Bundle, error) {
 	if err != nil {
 		os.RemoveAll(dir)
 		if errors.Is(err, syscall.ENOSPC) {
-			err = fmt.Errorf("%w (the bundle is extracted under %s: set TMPDIR to a directory with room for it)", err, filepath.Dir(dir))
+			err = fmt.Errorf("%w (the bundle is extracted under %s and needs about its own size there)", err, parent)
 		}
 		return nil, err
 	}

@@ -304,7 +304,10 @@ func (s *stager) archive(file string, m *Manifest) error {
 		return err
 	}
 	data = append(data, '\n')
-	out, err := renameio.NewPendingFile(file, renameio.WithPermissions(0o644))
+	// The pending file beside the bundle, never in $TMPDIR (renameio's
+	// choice when both are on one filesystem): an interrupted write leaves
+	// nothing in /tmp, and one on another filesystem could not be renamed.
+	out, err := renameio.NewPendingFile(file, renameio.WithTempDir(filepath.Dir(file)), renameio.WithPermissions(0o644))
 	if err != nil {
 		return fmt.Errorf("bundle: write %s: %w", file, err)
 	}

@@ -106,6 +106,9 @@ func (l listener) describe() string {
 	if l.Process != "" {
 		return s + " (unknown, process " + l.Process + ")"
 	}
+	if !slices.ContainsFunc(l.Inodes, func(n uint64) bool { return n != 0 }) {
+		return s + " (unknown, held by the kernel: a tunnel or NFS)"
+	}
 	return s + " (unknown, process not found: run doctor with sudo to name it)"
 }
 

@@ -172,6 +172,13 @@ func TestExposureUnderRoot(t *testing.T) {
 	if !strings.Contains(f.Message, "8080/tcp on 192.168.1.10 (unknown, process not found: run doctor with sudo to name it)") {
 		t.Errorf("the unknown port without its process: %q", f.Message)
 	}
+	// A socket of the kernel's own (a tunnel's) has no inode and no process.
+	udp := string(doctortest.SocketTable("udp")) +
+		" 9000: 00000000:1F40 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 0 2 0000000000000000 0\n"
+	recorder.Write("/proc/net/udp", []byte(udp), 0o444)
+	if f := d.checkExposure(context.Background()); !strings.Contains(f.Message, "8000/udp (unknown, held by the kernel: a tunnel or NFS)") {
+		t.Errorf("a kernel socket: %q", f.Message)
+	}
 }
 
 // TestRealLoopbackListenerDoesNotFaceTheOutside listens on 127.0.0.1 of this

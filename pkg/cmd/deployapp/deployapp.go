@@ -116,11 +116,14 @@ func NewCmdDeployApp(f *cmdutil.Factory, runF func(context.Context, *Options) er
 	fl.DurationVar(&opts.Timeout, "timeout", 3*time.Minute, "how long the new pods may take to become Ready before rolling back")
 	fl.StringVar(&opts.ContainerdSocket, "containerd-socket", images.DefaultSocket, "k3s's containerd socket")
 	fl.StringVar(&opts.ContainerdNamespace, "containerd-namespace", images.DefaultNamespace, "containerd namespace the kubelet uses")
-	cmd.MarkFlagsMutuallyExclusive("image", "archive", "rollback", "history")
-	cmd.MarkFlagsMutuallyExclusive("history", "dry-run")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
-		if opts.Timeout <= 0 {
-			return cmdutil.FlagErrorf("invalid value %s for --timeout: a positive duration like 3m", opts.Timeout)
+		// Every input is checked before anything is read or asked: the
+		// archive before the cluster, the same in a dry run.
+		if err := validate(opts, c.Flags()); err != nil {
+			return err
+		}
+		if err := f.CheckKubeconfig(); err != nil {
+			return err
 		}
 		if len(args) == 1 {
 			n, err := strconv.Atoi(args[0])

@@ -325,8 +325,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{"corrupt archive", []string{"--archive", corrupt}, 2, "corrupt.tar"},
 		{"wrong architecture", []string{"--archive", b.archive(other)}, 2, other},
-		{"missing archive", []string{"--archive", "/nonexistent/app.tar"}, 1, "/nonexistent/app.tar"},
+		{"missing archive", []string{"--archive", "/nonexistent/app.tar"}, 2, "/nonexistent/app.tar"},
 		{"no containerd", []string{"--archive", corrupt, "--containerd-socket", "/nonexistent/containerd.sock"}, 1, "/nonexistent/containerd.sock"},
+		{"no containerd, dry run", []string{"--dry-run", "--archive", corrupt, "--containerd-socket", "/nonexistent/containerd.sock"}, 1, "k3s's containerd (checked before any step"},
+		{"image and archive", []string{"--image", b.image, "--archive", corrupt}, 2, "cannot be used together"},
 		{"rollback with nothing deployed", []string{"--rollback"}, 1, "never been deployed"},
 		{"rollback to a revision that is not a number", []string{"--rollback", "latest"}, 2, "invalid revision"},
 		{"argument without --rollback", []string{"3"}, 2, "unexpected argument"},

@@ -14,7 +14,6 @@ import (
 	"slices"
 
 	"github.com/homelab-dev/homelab/pkg/bundle"
-	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/k3s"
@@ -35,21 +34,14 @@ type openedBundle struct {
 // changed) and points init's offline inputs at its files: the k3s binary
 // with the digest pinned in the manifest, the release's checksum list, the
 // airgap images and both charts. The offline flags it replaces may not be
-// given with it.
+// given with it (validate refuses them).
 func useBundle(opts *Options, cfg *config.Config) (*openedBundle, error) {
 	file := opts.Bundle
 	if file == "" {
 		return nil, nil
 	}
+	// validate made sure no offline flag came with --bundle.
 	d := &opts.Deps
-	for _, f := range []struct{ flag, value string }{
-		{"--k3s-binary", d.K3s.BinaryFile}, {"--k3s-images", d.K3s.ImagesFile}, {"--k3s-sums", d.K3s.SumsFile},
-		{"--k3s-sha256", d.K3s.PinnedSHA256}, {"--stack-chart", d.StackChart}, {"--blackbox-chart", d.BlackboxChart},
-	} {
-		if f.value != "" {
-			return nil, cmdutil.FlagErrorf("--bundle and %s cannot be used together: the bundle carries the k3s binary, its checksums and airgap images, and both charts", f.flag)
-		}
-	}
 	arch := d.K3s.Arch
 	if arch == "" {
 		arch = runtime.GOARCH

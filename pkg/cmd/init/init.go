@@ -86,6 +86,14 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 	fl.StringVar(&opts.Bundle, "bundle", "", "offline: install from a bundle made by 'homelab bundle' (k3s, charts and every image; verified first)")
 	fl.DurationVar(&opts.Deps.Timeout, "timeout", 10*time.Minute, "how long to wait for the node and for each chart's pods to be ready")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		// The flags are checked before anything is read or changed, and
+		// the same in a dry run (exit 2 naming the flag).
+		if err := validate(opts, c.Flags()); err != nil {
+			return err
+		}
+		if err := f.CheckKubeconfig(); err != nil {
+			return err
+		}
 		opts.UseTUI = f.UseTUI()
 		opts.Deps.Host = f.Host()
 		opts.Deps.Kube, opts.Deps.Helm = f.Kube, f.Helm
@@ -115,6 +123,12 @@ func initRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if err := realDomain(loaded, opts.DryRun); err != nil {
+		return err
+	}
+	// What the flags and the configuration name is read and verified
+	// before the first step, as a real run would: a preview that never
+	// looked at the k3s binary must not say it would install it.
+	if err := checkInputs(ctx, opts, loaded); err != nil {
 		return err
 	}
 	b, err := useBundle(opts, loaded.Config)

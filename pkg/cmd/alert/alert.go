@@ -82,8 +82,15 @@ func NewCmdTest(f *cmdutil.Factory, runF func(context.Context, *TestOptions) err
 		if opts.Timeout < 10*time.Second {
 			return cmdutil.FlagErrorf("invalid value %s for --timeout: 10s or more (Alertmanager waits 10s before it sends)", opts.Timeout)
 		}
-		if amURL != "" && !strings.HasPrefix(amURL, "http://") && !strings.HasPrefix(amURL, "https://") {
-			return cmdutil.FlagErrorf("invalid value %q for --alertmanager-url: an http:// or https:// base URL, like http://127.0.0.1:9093", amURL)
+		if err := cmdutil.CheckHTTPURL("--alertmanager-url", amURL, "http://127.0.0.1:9093"); err != nil {
+			return err
+		}
+		if amURL == "" {
+			// Alertmanager is reached through the cluster: a kubeconfig
+			// the user named must be usable.
+			if err := f.CheckKubeconfig(); err != nil {
+				return err
+			}
 		}
 		ios := f.IOStreams
 		opts.Out, opts.ErrOut = ios.Out, ios.ErrOut

@@ -19,6 +19,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/k3s"
 )
 
 // Options are bundle's inputs.
@@ -124,6 +125,9 @@ func validate(opts *Options) error {
 	}
 	if !slices.Contains(bundlepkg.Arches, opts.Arch) {
 		return cmdutil.FlagErrorf("--arch %q is invalid: want one of %s", opts.Arch, strings.Join(bundlepkg.Arches, ", "))
+	}
+	if err := cmdutil.CheckHTTPURL("--k3s-base-url", opts.K3sBaseURL, k3s.DefaultBaseURL); err != nil {
+		return err
 	}
 	dir := filepath.Dir(opts.Output)
 	info, err := os.Stat(dir)

@@ -106,6 +106,17 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		if opts.Watch < 0 || (opts.Watch > 0 && opts.Watch < time.Second) {
 			return cmdutil.FlagErrorf("invalid value %s for --watch: 1s or more (0 runs once)", opts.Watch)
 		}
+		if err := cmdutil.CheckHTTPURL("--prometheus-url", opts.PrometheusURL, "http://127.0.0.1:9090"); err != nil {
+			return err
+		}
+		if err := cmdutil.CheckHTTPURL("--alertmanager-url", opts.AlertmanagerURL, "http://127.0.0.1:9093"); err != nil {
+			return err
+		}
+		// A kubeconfig the user named must be usable; k3s's own missing
+		// one is a finding (k3s is not installed), not bad input.
+		if err := f.CheckKubeconfig(); err != nil {
+			return err
+		}
 		ios := f.IOStreams
 		opts.Out, opts.ErrOut = ios.Out, ios.ErrOut
 		opts.Terminal = isTerminal(ios.Out)

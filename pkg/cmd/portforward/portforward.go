@@ -117,6 +117,14 @@ func NewCmdPortForward(f *cmdutil.Factory, runF func(context.Context, *Options) 
 		if opts.Kubeconfig == "" {
 			opts.Kubeconfig = layout.K3sKubeconfig
 		}
+		// A kubeconfig that is there but unusable is bad input. One that
+		// is not there yet is k3s still starting: exit 1, and systemd
+		// starts the forwarder again.
+		if _, err := os.Stat(opts.Kubeconfig); err == nil {
+			if err := cmdutil.CheckKubeconfig("--kubeconfig", opts.Kubeconfig); err != nil {
+				return err
+			}
+		}
 		if runF != nil {
 			return runF(c.Context(), opts)
 		}

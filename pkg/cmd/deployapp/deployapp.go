@@ -165,6 +165,10 @@ func deployRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 		p = deploy.Plan(cfg, src, deps)
+		if ds, ok := src.(images.DockerSource); ok {
+			// The image is the first input: asked before the cluster.
+			p.Needs = append([]plan.Need{dockerImageNeed(ds)}, p.Needs...)
+		}
 	}
 	unlock, err := cmdutil.Lock(opts.Host, opts.DryRun)
 	if err != nil {
@@ -250,12 +254,33 @@ func source(opts *Options, cfg *config.Config) (images.Source, error) {
 	return images.DockerSource{Host: streamer, Image: image}, nil
 }
 
-// explain turns a failed `docker save` of a missing image into bad input.
+// dockerImageNeed asks the local Docker daemon whether it has the image,
+// before anything else, so that a dry run knows as early as a real run that
+// there is nothing to import.
+func dockerImageNeed(ds images.DockerSource) plan.Need {
+	return plan.Need{
+		Name: "the image in the local Docker daemon",
+		Check: func(ctx context.Context) error {
+			rc, err := ds.Host.Stream(ctx, host.Cmd{Name: "docker", Args: []string{"image", "inspect", "--format", "{{.Id}}", ds.Image}})
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
+			if cerr := rc.Close(); err == nil {
+				err = cerr
+			}
+			return explain(err)
+		},
+	}
+}
+
+// explain turns a failed `docker save` or `docker image inspect` of a
+// missing image into bad input.
 func explain(err error) error {
 	var cmdErr *host.CmdError
 	if errors.As(err, &cmdErr) && cmdErr.Cmd.Name == "docker" && strings.Contains(strings.ToLower(string(cmdErr.Output)), "no such image") {
-		return cmdutil.FlagErrorf("image %s is not in the local Docker daemon (build it first, or pass --archive FILE): %v",
-			strings.Join(cmdErr.Cmd.Args[1:], " "), err)
+		image := cmdErr.Cmd.Args[len(cmdErr.Cmd.Args)-1]
+		return cmdutil.FlagErrorf("image %s is not in the local Docker daemon (build it first, or pass --archive FILE): %v", image, err)
 	}
 	return err
 }

@@ -364,7 +364,9 @@ func TestDryRunShowsChangesAndAppliesNothing(t *testing.T) {
 	if code, _, stderr := b.deploy("--archive", b.archive(runtime.GOARCH)); code != 0 {
 		t.Fatalf("deploy: %s", stderr)
 	}
-	code, out, _ = b.deploy("--dry-run", "--app-port", "8080")
+	// (With an archive: without one, a dry run asks Docker for the image,
+	// as the real run would, and there is no Docker here.)
+	code, out, _ = b.deploy("--dry-run", "--app-port", "8080", "--archive", b.archive(runtime.GOARCH))
 	if code != 0 || !strings.Contains(out, "values changed") || !strings.Contains(out, "+  port: 8080") {
 		t.Errorf("dry run after a config change:\n%s", out)
 	}
@@ -383,7 +385,9 @@ func TestDeployFromDocker(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "image.tar"), archive, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1 $2\" = 'save %s' ]; then exec cat %s/image.tar; fi\necho \"Error response from daemon: No such image: $2\" >&2\nexit 1\n", b.image, dir)
+	// docker image inspect --format {{.Id}} IMAGE, and docker save IMAGE.
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1 $2\" = 'image inspect' ] && [ \"$5\" = '%s' ]; then echo sha256:1; exit 0; fi\n"+
+		"if [ \"$1 $2\" = 'save %s' ]; then exec cat %s/image.tar; fi\necho \"Error response from daemon: No such image: ${5:-$2}\" >&2\nexit 1\n", b.image, b.image, dir)
 	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -403,8 +407,12 @@ func TestDeployFromDocker(t *testing.T) {
 	if digestOf(b.deployment()) == "" {
 		t.Fatal("no build digest on the pod template")
 	}
-	if code, stderr := run("--image", "missing:1"); code != 2 || !strings.Contains(stderr, "not in the local Docker daemon") {
+	if code, stderr := run("--image", "missing:1"); code != 2 || !strings.Contains(stderr, "image missing:1 is not in the local Docker daemon") {
 		t.Fatalf("missing image: exit %d\n%s", code, stderr)
+	}
+	// A dry run asks Docker too, and fails the same way.
+	if code, stderr := run("--image", "missing:1", "--dry-run"); code != 2 || !strings.Contains(stderr, "image missing:1 is not in the local Docker daemon") {
+		t.Fatalf("missing image, dry run: exit %d\n%s", code, stderr)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/images/archive"
 	"github.com/containerd/platforms"
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
@@ -172,6 +173,108 @@ func (s *scopedStore) Writer(ctx context.Context, opts ...content.WriterOpt) (co
 	return s.Store.Writer(ctx, append(opts, content.WithRef(s.prefix+wo.Ref))...)
 }
 
+// archiveImage is the image an archive holds, read into a content store.
+type archiveImage struct {
+	// target is the image's root (manifest or index) and names the names
+	// to store it under.
+	target ocispec.Descriptor
+	names  []string
+	// match is the manifest for the wanted platform.
+	match platformManifest
+}
+
+// readArchive streams an image archive (docker save or OCI image layout
+// tar, optionally gzip or zstd compressed) into cs and picks the image to
+// import and its manifest for want. It is all of an import that reads the
+// archive; what follows (unpack, records) works on cs's content. Bad
+// archives are *InputError or *PlatformError.
+func readArchive(ctx context.Context, cs content.Store, r io.Reader, name string, want ocispec.Platform) (archiveImage, error) {
+	src := &sourceReader{r: r}
+	dec, err := decompress(src)
+	if err != nil {
+		return archiveImage{}, streamError(ctx, err, src, nil)
+	}
+	defer dec.Close()
+	tail := &tailReader{r: dec}
+	cs = &boundedStore{Store: cs}
+
+	indexDesc, err := archive.ImportIndex(ctx, cs, tail)
+	if err != nil {
+		return archiveImage{}, streamError(ctx, err, src, tail)
+	}
+	if !tail.endMarker() {
+		// A stream cut off exactly between two tar entries reads like a
+		// complete tar; only the missing end-of-archive blocks tell.
+		return archiveImage{}, &InputError{Kind: ErrCorruptArchive, Detail: "truncated: the tar stream ends without its end-of-archive marker"}
+	}
+
+	var idx ocispec.Index
+	if err := readJSON(ctx, cs, indexDesc, &idx); err != nil {
+		var in *InputError
+		if errors.As(err, &in) {
+			return archiveImage{}, err
+		}
+		return archiveImage{}, &InputError{Kind: ErrCorruptArchive, Detail: "unreadable image index", Err: err}
+	}
+	if len(idx.Manifests) == 0 {
+		return archiveImage{}, &InputError{Kind: ErrEmptyArchive, Detail: "the archive's index lists no images"}
+	}
+	target, names, err := choose(idx.Manifests, name)
+	if err != nil {
+		return archiveImage{}, err
+	}
+	candidates, err := platformManifests(ctx, cs, target, 0)
+	if err != nil {
+		return archiveImage{}, err
+	}
+	match, ok := bestMatch(candidates, platforms.Only(want))
+	if !ok {
+		return archiveImage{}, &PlatformError{Image: names[0], Have: formatPlatforms(candidates), Want: platforms.Format(want)}
+	}
+	return archiveImage{target: target, names: names, match: match}, nil
+}
+
+// boundedStore refuses to hand out image metadata (manifests, indexes,
+// configs) larger than maxJSONBlob. containerd's importer and its images
+// package read such blobs whole into memory (content.ReadBlob allocates
+// the blob's size), so without this an archive holding a "config" of
+// gigabytes, which a gzip bomb of a few megabytes expands to, would take
+// that much memory. Layers are streamed and pass.
+type boundedStore struct {
+	content.Store
+}
+
+func (s *boundedStore) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	if !isMetadata(desc.MediaType) {
+		return s.Store.ReaderAt(ctx, desc)
+	}
+	if desc.Size > maxJSONBlob {
+		return nil, metadataTooLarge(desc, desc.Size)
+	}
+	ra, err := s.Store.ReaderAt(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	if ra.Size() > maxJSONBlob {
+		ra.Close()
+		return nil, metadataTooLarge(desc, ra.Size())
+	}
+	return ra, nil
+}
+
+func isMetadata(mediaType string) bool {
+	switch mediaType {
+	case images.MediaTypeDockerSchema2Manifest, images.MediaTypeDockerSchema2ManifestList, images.MediaTypeDockerSchema2Config,
+		ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageConfig:
+		return true
+	}
+	return false
+}
+
+func metadataTooLarge(desc ocispec.Descriptor, size int64) error {
+	return &InputError{Kind: ErrCorruptArchive, Detail: fmt.Sprintf("%s %s is %d bytes, more than the %d image metadata can be", mediaTypeOrNone(desc.MediaType), desc.Digest, size, maxJSONBlob)}
+}
+
 // archiveFaults are messages of containerd's importer (which returns
 // untyped errors) that mean the archive's own structure is broken.
 var archiveFaults = []string{
@@ -259,12 +362,25 @@ func contentError(ctx context.Context, err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// readJSON reads the metadata blob desc into v. The size is checked on the
+// blob itself, whatever desc claims, before anything is read into memory.
 func readJSON(ctx context.Context, p content.Provider, desc ocispec.Descriptor, v any) error {
 	if desc.Size > maxJSONBlob {
-		return &InputError{Kind: ErrCorruptArchive, Detail: fmt.Sprintf("%s is %d bytes, too large for image metadata", desc.Digest, desc.Size)}
+		return metadataTooLarge(desc, desc.Size)
 	}
-	b, err := content.ReadBlob(ctx, p, desc)
+	ra, err := p.ReaderAt(ctx, desc)
 	if err != nil {
+		return err
+	}
+	defer ra.Close()
+	if ra.Size() > maxJSONBlob {
+		return metadataTooLarge(desc, ra.Size())
+	}
+	b := make([]byte, ra.Size())
+	if n, err := ra.ReadAt(b, 0); n < len(b) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return err
 	}
 	return json.Unmarshal(b, v)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kinds of failure. Test with errors.Is; the concrete errors are
@@ -46,12 +47,30 @@ type InputError struct {
 func (e *InputError) Error() string {
 	msg := e.Kind.Error()
 	if e.Detail != "" {
-		msg += ": " + e.Detail
+		msg += ": " + cut(e.Detail)
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + cut(e.Err.Error())
 	}
 	return msg
+}
+
+// maxMessagePart bounds each part of an InputError's message. The parts
+// quote the archive (entry names, names in manifest.json, up to a MiB in a
+// tar's extended headers), which must not end up whole on the terminal.
+const maxMessagePart = 300
+
+// cut shortens s to maxMessagePart bytes, at a character boundary, and
+// says so.
+func cut(s string) string {
+	if len(s) <= maxMessagePart {
+		return s
+	}
+	i := maxMessagePart
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:i], len(s)-i)
 }
 
 func (e *InputError) Is(target error) bool { return target == e.Kind }

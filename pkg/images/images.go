@@ -25,7 +25,6 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/images/archive"
 	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/plugin"
 	"github.com/containerd/platforms"
@@ -176,45 +175,13 @@ func (i *Importer) Import(ctx context.Context, r io.Reader, opts ImportOptions) 
 }
 
 func (i *Importer) importLeased(ctx context.Context, client *containerd.Client, leaseID string, r io.Reader, name string, want ocispec.Platform) (Result, error) {
-	src := &sourceReader{r: r}
-	dec, err := decompress(src)
-	if err != nil {
-		return Result{}, streamError(ctx, err, src, nil)
-	}
-	defer dec.Close()
-	tail := &tailReader{r: dec}
 	cs := &scopedStore{Store: client.ContentStore(), prefix: "homelab-import-" + leaseID + "-"}
-
-	indexDesc, err := archive.ImportIndex(ctx, cs, tail)
-	if err != nil {
-		return Result{}, streamError(ctx, err, src, tail)
-	}
-	if !tail.endMarker() {
-		// A stream cut off exactly between two tar entries reads like a
-		// complete tar; only the missing end-of-archive blocks tell.
-		return Result{}, &InputError{Kind: ErrCorruptArchive, Detail: "truncated: the tar stream ends without its end-of-archive marker"}
-	}
-
-	var idx ocispec.Index
-	if err := readJSON(ctx, cs, indexDesc, &idx); err != nil {
-		return Result{}, &InputError{Kind: ErrCorruptArchive, Detail: "unreadable image index", Err: err}
-	}
-	if len(idx.Manifests) == 0 {
-		return Result{}, &InputError{Kind: ErrEmptyArchive, Detail: "the archive's index lists no images"}
-	}
-	target, names, err := choose(idx.Manifests, name)
+	img, err := readArchive(ctx, cs, r, name, want)
 	if err != nil {
 		return Result{}, err
 	}
-	candidates, err := platformManifests(ctx, cs, target, 0)
-	if err != nil {
-		return Result{}, err
-	}
+	target, names, match := img.target, img.names, img.match
 	matcher := platforms.Only(want)
-	match, ok := bestMatch(candidates, matcher)
-	if !ok {
-		return Result{}, &PlatformError{Image: names[0], Have: formatPlatforms(candidates), Want: platforms.Format(want)}
-	}
 	res := Result{Names: names, Digest: target.Digest, Platform: platforms.Format(match.platform)}
 
 	is := client.ImageService()

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/homelab-dev/homelab/pkg/config"
 )
@@ -116,7 +117,10 @@ func (m *Manifest) check() []string {
 	seen := map[string]bool{}
 	for _, f := range m.Files {
 		if !safePath(f.Path) || f.Path == ManifestName {
-			probs = append(probs, fmt.Sprintf("file path %q is not a plain relative path", f.Path))
+			probs = append(probs, fmt.Sprintf("file path %q is not a plain relative path", short(f.Path)))
+		}
+		if f.Size < 0 {
+			probs = append(probs, fmt.Sprintf("file %s: size %d", f.Path, f.Size))
 		}
 		if seen[f.Path] {
 			probs = append(probs, fmt.Sprintf("file %s is listed twice", f.Path))
@@ -124,6 +128,16 @@ func (m *Manifest) check() []string {
 		seen[f.Path] = true
 		if len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
 			probs = append(probs, fmt.Sprintf("file %s: sha256 %q is not 64 hexadecimal digits", f.Path, f.SHA256))
+		}
+	}
+	// A file cannot also be a directory of others ("k3s" and "k3s/k3s"):
+	// extracting both would fail half-way.
+	for _, f := range m.Files {
+		for dir := path.Dir(f.Path); dir != "." && dir != "/" && dir != ""; dir = path.Dir(dir) {
+			if seen[dir] {
+				probs = append(probs, fmt.Sprintf("file %s is also the directory of %s", dir, f.Path))
+				break
+			}
 		}
 	}
 	need := func(what, p string) {
@@ -179,9 +193,32 @@ func (m *Manifest) CheckConfig(file string, cfg *config.Config) error {
 	return &Error{Path: file, Problems: probs, Hint: "make the bundle with the same configuration: homelab bundle --config FILE -o BUNDLE"}
 }
 
+// maxPath bounds an archive path: homelab's own are a few dozen bytes, and
+// a longer one could not be extracted (a file name is at most 255 bytes).
+const maxPath = 255
+
 // safePath accepts a clean relative slash path inside the archive.
 func safePath(p string) bool {
-	return p != "" && p != "." && !strings.HasPrefix(p, "/") && path.Clean(p) == p && p != ".." && !strings.HasPrefix(p, "../") && !strings.Contains(p, "\\")
+	return p != "" && p != "." && len(p) <= maxPath && !strings.HasPrefix(p, "/") && path.Clean(p) == p && p != ".." &&
+		!strings.HasPrefix(p, "../") && !strings.ContainsAny(p, "\\\x00")
+}
+
+// cut shortens a problem to maxProblemLen bytes, at a character boundary.
+func cut(s string) string { return cutTo(s, maxProblemLen) }
+
+// short shortens a name from the bundle quoted in a problem, so that the
+// problem's own words survive cut.
+func short(s string) string { return cutTo(s, 80) }
+
+func cutTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:i], len(s)-i)
 }
 
 // Error is a bundle that cannot be used as it is: damaged, incomplete, for
@@ -193,8 +230,24 @@ type Error struct {
 	Hint     string
 }
 
+// A bundle's problems quote it (entry names, manifest values); the message
+// shows the first few, each cut short, rather than repeat a hostile or
+// damaged archive on the terminal.
+const (
+	maxProblemsShown = 10
+	maxProblemLen    = 200
+)
+
 func (e *Error) Error() string {
-	msg := "bundle " + e.Path + " cannot be used: " + strings.Join(e.Problems, "; ")
+	shown := make([]string, 0, maxProblemsShown+1)
+	for i, p := range e.Problems {
+		if i == maxProblemsShown {
+			shown = append(shown, fmt.Sprintf("and %d more problems", len(e.Problems)-i))
+			break
+		}
+		shown = append(shown, cut(p))
+	}
+	msg := "bundle " + e.Path + " cannot be used: " + strings.Join(shown, "; ")
 	if e.Hint != "" {
 		msg += " (" + e.Hint + ")"
 	}

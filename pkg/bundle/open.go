@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -52,19 +53,37 @@ func Open(file string, o OpenOptions) (*Bundle, error) {
 	if parent == "" {
 		parent = filepath.Dir(file)
 	}
-	dir, err := os.MkdirTemp(parent, ".homelab-bundle-")
-	if err != nil {
-		return nil, fmt.Errorf("extract bundle %s: %w", file, err)
+	// The directory is made when the first file is extracted: a bundle
+	// refused from its manifest (or one that does not exist) leaves nothing.
+	var dir string
+	mkdir := func() error {
+		if dir != "" {
+			return nil
+		}
+		d, err := os.MkdirTemp(parent, ".homelab-bundle-")
+		if err != nil {
+			return fmt.Errorf("extract bundle %s: %w", file, err)
+		}
+		dir = d
+		return nil
 	}
 	m, err := read(file, o.Arch, func(p string, mode os.FileMode) (io.WriteCloser, error) {
+		if err := mkdir(); err != nil {
+			return nil, err
+		}
 		local := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 			return nil, err
 		}
 		return os.OpenFile(local, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 	})
+	if err == nil {
+		err = mkdir()
+	}
 	if err != nil {
-		os.RemoveAll(dir)
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		if errors.Is(err, syscall.ENOSPC) {
 			err = fmt.Errorf("%w (the bundle is extracted under %s and needs about its own size there)", err, parent)
 		}
@@ -90,7 +109,9 @@ func read(file, arch string, create func(p string, mode os.FileMode) (io.WriteCl
 		arch = runtime.GOARCH
 	}
 	bad := func(probs ...string) error { return &Error{Path: file, Problems: probs} }
-	f, err := os.Open(file)
+	// O_NONBLOCK: opening a FIFO given as the bundle must not wait for a
+	// writer; it is refused below as not a regular file.
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, bad("it does not exist")
@@ -98,13 +119,24 @@ func read(file, arch string, create func(p string, mode os.FileMode) (io.WriteCl
 		return nil, fmt.Errorf("open bundle: %w", err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open bundle: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, bad("it is not a regular file")
+	}
+	// A bundle is a plain tar: every file's bytes are in it. An entry that
+	// claims more (a sparse entry, a forged header) would make this read
+	// and write that much.
+	size := info.Size()
 	tr := tar.NewReader(f)
 	hdr, err := tr.Next()
 	if err != nil {
 		return nil, bad(fmt.Sprintf("not a homelab bundle (a tar archive starting with %s): %v", ManifestName, err))
 	}
 	if hdr.Name != ManifestName || hdr.Typeflag != tar.TypeReg {
-		return nil, bad(fmt.Sprintf("not a homelab bundle: its first entry is %q, not %s", hdr.Name, ManifestName))
+		return nil, bad(fmt.Sprintf("not a homelab bundle: its first entry is %q, not %s", short(hdr.Name), ManifestName))
 	}
 	if hdr.Size > maxManifest {
 		return nil, bad(fmt.Sprintf("%s is %d bytes, more than a manifest can be", ManifestName, hdr.Size))
@@ -143,15 +175,22 @@ func read(file, arch string, create func(p string, mode os.FileMode) (io.WriteCl
 		}
 		name := hdr.Name
 		exp, listed := want[name]
+		// Messages quote the entry's name cut short: a tar's extended
+		// header can make it a MiB.
+		shown := short(name)
 		switch {
+		case isSparse(hdr):
+			return nil, bad(fmt.Sprintf("%s is a sparse file (a bundle holds plain files only)", shown))
+		case hdr.Size > size:
+			return nil, bad(fmt.Sprintf("%s claims %d bytes, more than the whole bundle (%d)", shown, hdr.Size, size))
 		case hdr.Typeflag != tar.TypeReg:
-			return nil, bad(fmt.Sprintf("%s is not a regular file (tar type %q)", name, hdr.Typeflag))
+			return nil, bad(fmt.Sprintf("%s is not a regular file (tar type %q)", shown, hdr.Typeflag))
 		case !listed || !safePath(name):
-			return nil, bad(fmt.Sprintf("%s is in the archive but not in its manifest", name))
+			return nil, bad(fmt.Sprintf("%s is in the archive but not in its manifest", shown))
 		case seen[name]:
-			return nil, bad(fmt.Sprintf("%s is in the archive twice", name))
+			return nil, bad(fmt.Sprintf("%s is in the archive twice", shown))
 		case hdr.Size != exp.Size:
-			probs = append(probs, fmt.Sprintf("%s is %d bytes, the manifest says %d", name, hdr.Size, exp.Size))
+			probs = append(probs, fmt.Sprintf("%s is %d bytes, the manifest says %d", shown, hdr.Size, exp.Size))
 			seen[name] = true
 			continue
 		}
@@ -170,10 +209,10 @@ func read(file, arch string, create func(p string, mode os.FileMode) (io.WriteCl
 			if errors.As(err, &perr) {
 				return nil, fmt.Errorf("extract %s from bundle %s: %w", name, file, err)
 			}
-			return nil, bad(fmt.Sprintf("damaged or truncated archive at %s: %v", name, err))
+			return nil, bad(fmt.Sprintf("damaged or truncated archive at %s: %v", shown, err))
 		}
 		if got := hex.EncodeToString(sum.Sum(nil)); got != exp.SHA256 {
-			probs = append(probs, fmt.Sprintf("%s has sha256 %s, the manifest says %s (damaged or changed)", name, got, exp.SHA256))
+			probs = append(probs, fmt.Sprintf("%s has sha256 %s, the manifest says %s (damaged or changed)", shown, got, exp.SHA256))
 		}
 	}
 	var missing []string
@@ -190,4 +229,17 @@ func read(file, arch string, create func(p string, mode os.FileMode) (io.WriteCl
 		return nil, bad(probs...)
 	}
 	return &m, nil
+}
+
+// isSparse reports a sparse tar entry, in GNU's old form or as PAX records.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }

@@ -4,7 +4,7 @@ BIN     ?= bin/homelab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/homelab-dev/homelab/pkg/app.version=$(VERSION)
 
-.PHONY: build test testenv testenv-down lint fmt bench deps e2e
+.PHONY: build test testenv testenv-down lint fmt bench deps e2e fuzz
 
 TESTENV := bash .ci/testenv/testenv
 
@@ -16,6 +16,20 @@ build:
 # missing is skipped; with CI set it fails.
 test: testenv
 	eval "$$($(TESTENV) env)" && $(GO) test -count=1 ./...
+
+# Every fuzz target of the module (func Fuzz* in a _test.go file), one
+# after the other for FUZZTIME each: go test fuzzes one target at a time.
+# A failing input is saved under the package's testdata/fuzz/ and then runs
+# with the package's tests. CI runs this briefly (.ci/run: FUZZTIME=10s);
+# run it longer by hand, e.g. make fuzz FUZZTIME=10m.
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd pkg | xargs -n1 dirname | sort -u); do \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$pkg/*_test.go); do \
+			echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+		done; \
+	done
 
 # Real etcd, kube-apiserver, controller-manager, containerd, Prometheus and
 # blackbox exporter on loopback (.ci/testenv/README.md). Reused while up.

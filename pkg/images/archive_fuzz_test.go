@@ -250,3 +250,23 @@ func TestImageMetadataIsCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestRepeatedManifestsAreBounded: a manifest.json that lists one image
+// 50,000 times (2.5 MB) is refused after a bounded number of blob reads
+// instead of making containerd's importer write and read every copy.
+func TestRepeatedManifestsAreBounded(t *testing.T) {
+	cfg := `{"os":"linux","architecture":"` + runtime.GOARCH + `","rootfs":{"type":"layers","diff_ids":[]}}`
+	const copies = 50000
+	manifest := "[" + strings.TrimSuffix(strings.Repeat(`{"Config":"c.json","RepoTags":["app:v1"],"Layers":[]},`, copies), ",") + "]"
+	archive := rawTar(t, rawEntry{tar.Header{Name: "c.json"}, cfg}, rawEntry{tar.Header{Name: "manifest.json"}, manifest})
+	cs, err := local.NewStore(memDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = readArchive(context.Background(), cs, bytes.NewReader(archive), "", hostPlatform)
+	if !errors.Is(err, ErrCorruptArchive) || !strings.Contains(err.Error(), "blob reads") {
+		t.Fatalf("%d copies of one image: %v, want it refused for its blob reads", copies, err)
+	}
+	t.Logf("refused in %s", time.Since(start))
+}

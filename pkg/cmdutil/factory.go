@@ -75,13 +75,17 @@ func (f *Factory) KubeconfigPath() string {
 	return f.HostPath(layout.K3sKubeconfig)
 }
 
-// HostPath maps a host path under --root, for the few consumers that open
-// files themselves (client-go reads its kubeconfig, Helm keeps its cache).
+// HostPath maps a host path under --root the way host.Local does, for the
+// few consumers that open files themselves (client-go reads its kubeconfig,
+// Helm keeps its cache). When the path cannot be resolved (a symlink loop, a
+// directory it may not read) it is returned as it would be on the machine:
+// opening it then fails for the same reason.
 func (f *Factory) HostPath(p string) string {
-	if f.Root == "" || f.Root == "/" {
-		return p
+	local, err := host.ResolveUnder(f.Root, p)
+	if err != nil {
+		return filepath.Join(f.Root, filepath.Clean("/"+p))
 	}
-	return filepath.Join(f.Root, filepath.Clean("/"+p))
+	return local
 }
 
 // New returns a Factory over the real machine.

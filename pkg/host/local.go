@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/renameio/v2"
 )
 
@@ -32,19 +33,24 @@ type Local struct {
 
 var _ Host = (*Local)(nil)
 
-// Path maps a host path to the local file system path under Root.
+// Path maps a host path to the local file system path under Root lexically,
+// for tests and messages. Every read and write goes through Resolve instead.
 func (l *Local) Path(p string) string {
-	if l.Root == "" || l.Root == "/" {
+	if !underRoot(l.Root) {
 		return filepath.Clean(p)
 	}
 	return filepath.Join(l.Root, filepath.Clean("/"+p))
 }
 
+// Resolve is the local path of host path p under Root, with no symlink
+// inside Root leading out of it (see ResolveUnder).
+func (l *Local) Resolve(p string) (string, error) { return ResolveUnder(l.Root, p) }
+
 // ErrCommandUnderRoot is returned by Run when Root is set.
 var ErrCommandUnderRoot = errors.New("commands are not run with --root")
 
 func (l *Local) Run(ctx context.Context, c Cmd) ([]byte, error) {
-	if l.Root != "" && l.Root != "/" {
+	if underRoot(l.Root) {
 		return nil, fmt.Errorf("%s: %w (%s is not a running system)", c.Name, ErrCommandUnderRoot, l.Root)
 	}
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
@@ -61,14 +67,43 @@ func (l *Local) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	return out, nil
 }
 
-func (l *Local) ReadFile(p string) ([]byte, error) { return os.ReadFile(l.Path(p)) }
+// ReadFile follows a link at p only when it stays under Root: an absolute
+// link target is taken under Root too, as on the machine Root holds.
+func (l *Local) ReadFile(p string) ([]byte, error) {
+	local, err := l.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	if underRoot(l.Root) {
+		if local, err = securejoin.SecureJoin(l.Root, filepath.Clean("/"+p)); err != nil {
+			return nil, err
+		}
+	}
+	return os.ReadFile(local)
+}
 
-func (l *Local) Readlink(p string) (string, error) { return os.Readlink(l.Path(p)) }
+func (l *Local) Readlink(p string) (string, error) {
+	local, err := l.Resolve(p)
+	if err != nil {
+		return "", err
+	}
+	return os.Readlink(local)
+}
 
-func (l *Local) Lstat(p string) (fs.FileInfo, error) { return os.Lstat(l.Path(p)) }
+func (l *Local) Lstat(p string) (fs.FileInfo, error) {
+	local, err := l.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.Lstat(local)
+}
 
 func (l *Local) Remove(p string) error {
-	err := os.Remove(l.Path(p))
+	local, err := l.Resolve(p)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(local)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -76,7 +111,10 @@ func (l *Local) Remove(p string) error {
 }
 
 func (l *Local) WriteFile(p string, data []byte, mode fs.FileMode) (WriteResult, error) {
-	local := l.Path(p)
+	local, err := l.Resolve(p)
+	if err != nil {
+		return WriteResult{}, err
+	}
 	info, err := os.Lstat(local)
 	switch {
 	case err == nil && info.Mode().IsRegular():
@@ -107,7 +145,10 @@ func (l *Local) WriteFile(p string, data []byte, mode fs.FileMode) (WriteResult,
 }
 
 func (l *Local) Symlink(target, link string) (WriteResult, error) {
-	local := l.Path(link)
+	local, err := l.Resolve(link)
+	if err != nil {
+		return WriteResult{}, err
+	}
 	info, err := os.Lstat(local)
 	if err == nil && info.Mode()&fs.ModeSymlink != 0 {
 		if cur, err := os.Readlink(local); err == nil && cur == target {
@@ -138,7 +179,7 @@ func (l *Local) backup(p string, info fs.FileInfo) (string, error) {
 			return "", nil
 		}
 	}
-	data, err := os.ReadFile(l.Path(p))
+	data, err := l.ReadFile(p)
 	if err != nil {
 		return "", err
 	}
@@ -147,10 +188,14 @@ func (l *Local) backup(p string, info fs.FileInfo) (string, error) {
 		now = l.Now
 	}
 	dest := filepath.Join(l.BackupDir, p) + "." + now().UTC().Format("20060102T150405.000000000Z")
-	if err := os.MkdirAll(filepath.Dir(l.Path(dest)), 0o700); err != nil {
+	local, err := l.Resolve(dest)
+	if err != nil {
 		return "", err
 	}
-	if err := atomicWrite(l.Path(dest), data, 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+		return "", err
+	}
+	if err := atomicWrite(local, data, 0o600); err != nil {
 		return "", fmt.Errorf("back up %s: %w", p, err)
 	}
 	return dest, nil
@@ -186,7 +231,7 @@ func lastLines(s string, n int) string {
 // mode, not masked by the umask): a temporary file in the same directory,
 // synced, then renamed over the target.
 func atomicWrite(path string, data []byte, perm fs.FileMode) error {
-	f, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(perm))
+	f, err := renameio.NewPendingFile(path, besideTarget(path), renameio.WithStaticPermissions(perm))
 	if err != nil {
 		return err
 	}
@@ -196,3 +241,10 @@ func atomicWrite(path string, data []byte, perm fs.FileMode) error {
 	}
 	return f.CloseAtomicallyReplace()
 }
+
+// besideTarget keeps renameio's temporary file in the target's own
+// directory. Left to itself renameio picks $TMPDIR whenever it is on the same
+// file system, so an interrupted run would leave its debris in /tmp, and a
+// --root run would write outside the root.
+func besideTarget(path string) renameio.Option { return renameio.WithTempDir(filepath.Dir(path)) }
+

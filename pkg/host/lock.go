@@ -24,7 +24,10 @@ var ErrLocked = errors.New("another homelab run is in progress")
 // Lock takes an flock(2) on p. The kernel drops it when the process dies, so
 // a killed run never leaves a stale lock behind.
 func (l *Local) Lock(p string) (func(), error) {
-	local := l.Path(p)
+	local, err := l.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ type Streamer interface {
 
 // Stream runs c and streams its standard output.
 func (l *Local) Stream(ctx context.Context, c Cmd) (io.ReadCloser, error) {
-	if l.Root != "" && l.Root != "/" {
+	if underRoot(l.Root) {
 		return nil, fmt.Errorf("%s: %w (%s is not a running system)", c.Name, ErrCommandUnderRoot, l.Root)
 	}
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)

@@ -25,11 +25,14 @@ var _ StreamWriter = (*Local)(nil)
 
 // WriteFileFrom writes path from r through a pending file beside it.
 func (l *Local) WriteFileFrom(p string, r io.Reader, mode fs.FileMode, check func() error) (WriteResult, error) {
-	local := l.Path(p)
+	local, err := l.Resolve(p)
+	if err != nil {
+		return WriteResult{}, err
+	}
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		return WriteResult{}, err
 	}
-	f, err := renameio.NewPendingFile(local, renameio.WithStaticPermissions(mode.Perm()))
+	f, err := renameio.NewPendingFile(local, besideTarget(local), renameio.WithStaticPermissions(mode.Perm()))
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("write %s: %w", p, err)
 	}

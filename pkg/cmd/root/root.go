@@ -15,6 +15,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmd/uninstall"
 	"github.com/homelab-dev/homelab/pkg/cmd/version"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/host"
 )
 
 // NewCmdRoot returns `homelab` with every subcommand.
@@ -47,6 +48,20 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Err: err}
 	})
+	// --root is resolved once, before any command reads or writes: every
+	// host path is then taken under one absolute directory, never the
+	// machine's own "/" by accident.
+	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if !c.Flags().Changed("root") {
+			return nil
+		}
+		root, err := host.ResolveRoot(f.Root)
+		if err != nil {
+			return &cmdutil.FlagError{Err: err}
+		}
+		f.Root = root
+		return nil
+	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "", "configuration file (default ./homelab.yaml if present, else built-in defaults)")
 	pf.StringVar(&f.Root, "root", "", "take every host path under this directory instead of / (and run no commands)")

@@ -22,6 +22,11 @@ const (
 	K3sKubeconfig = "/etc/rancher/k3s/k3s.yaml"
 	// ACMEWebroot serves Let's Encrypt HTTP-01 challenges for certbot --webroot.
 	ACMEWebroot = "/var/www/letsencrypt"
+	// ACMEMarker is the file init puts in the webroot's challenge directory,
+	// so that the directory exists (and is recorded) before certbot runs.
+	ACMEMarker = ACMEWebroot + "/.well-known/acme-challenge/.homelab"
+	// CertbotRenewHook reloads Nginx after certbot renews a certificate.
+	CertbotRenewHook = "/etc/letsencrypt/renewal-hooks/deploy/homelab-reload-nginx.sh"
 	// BackupDir keeps the previous version of every file homelab overwrites,
 	// outside nginx's and systemd's include directories.
 	BackupDir = "/var/backups/homelab"

@@ -34,6 +34,9 @@ const StampPath = layout.StateDir + "/binary.json"
 // place: copying it elsewhere would leave two copies that drift apart.
 var packagedPaths = []string{"/usr/bin/homelab", layout.Binary}
 
+// Targets are every path Target can name.
+func Targets() []string { return slices.Clone(packagedPaths) }
+
 // Self is the running homelab.
 type Self struct {
 	// Executable is the running binary's path on the real filesystem

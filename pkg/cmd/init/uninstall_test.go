@@ -136,16 +136,17 @@ func TestInterruptedInitKeepsARecordOfWhatItDid(t *testing.T) {
 	}
 }
 
-// uniqueCRD adds a CRD only this test's chart has, so that uninstall --crds
+// uniqueCRD adds a CRD only this test's chart has (in the charts' group, the only one
+// uninstall trusts a record to name), so that uninstall --crds
 // deletes nothing other tests in the shared cluster use.
 func uniqueCRD(name string) func(*chart.Chart) {
 	return func(ch *chart.Chart) {
 		ch.Files = append(ch.Files, &chart.File{Name: "crds/crd-" + name + ".yaml", Data: []byte(fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: %[1]ss.uninstall.homelab.dev
+  name: %[1]ss.monitoring.coreos.com
 spec:
-  group: uninstall.homelab.dev
+  group: monitoring.coreos.com
   scope: Namespaced
   names: {plural: %[1]ss, singular: %[1]s, kind: W%[1]s}
   versions:
@@ -230,7 +231,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if err := os.WriteFile(m.config, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	crdName := crd + "s.uninstall.homelab.dev"
+	crdName := crd + "s.monitoring.coreos.com"
 	t.Cleanup(func() {
 		_ = m.kube.Dynamic.Resource(record.CRDResource).Delete(context.Background(), crdName, metav1.DeleteOptions{})
 	})

@@ -106,6 +106,9 @@ func uninstallRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if err := rec.Check(known()); err != nil {
+		return err
+	}
 	p := Plan(rec, opts.Deps, opts.Choices)
 	out := opts.IO.ErrOut
 	if opts.DryRun {

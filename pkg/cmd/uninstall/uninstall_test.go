@@ -125,10 +125,10 @@ func TestModifiedFilesGoBackOrStay(t *testing.T) {
 	unit := "/etc/systemd/system/grafana-portforward.service"
 	write(t, h, unit, "homelab's unit\n")
 	write(t, h, record.OriginalPath(unit), "the user's unit\n")
-	write(t, h, "/etc/other.conf", "homelab's\n")
+	write(t, h, layout.AlertmanagerConfig, "homelab's\n")
 	rec := record.New()
 	rec.Add(
-		record.Item{Kind: record.File, Path: "/etc/other.conf", Modified: true, Backup: record.OriginalPath("/etc/other.conf"), Mode: "0644"},
+		record.Item{Kind: record.File, Path: layout.AlertmanagerConfig, Modified: true, Backup: record.OriginalPath(layout.AlertmanagerConfig), Mode: "0644"},
 		record.Item{Kind: record.SystemdUnit, Name: "grafana-portforward.service", Path: unit, Modified: true, Backup: record.OriginalPath(unit), Mode: "0640"},
 	)
 	if err := rec.Save(h); err != nil {
@@ -147,7 +147,7 @@ func TestModifiedFilesGoBackOrStay(t *testing.T) {
 	if info, _ := os.Stat(h.Path(unit)); info.Mode().Perm() != 0o640 {
 		t.Errorf("unit mode %v", info.Mode())
 	}
-	if data, _ := os.ReadFile(h.Path("/etc/other.conf")); string(data) != "homelab's\n" {
+	if data, _ := os.ReadFile(h.Path(layout.AlertmanagerConfig)); string(data) != "homelab's\n" {
 		t.Errorf("a file without an original copy was changed: %q", data)
 	}
 	if !strings.Contains(stderr, "no copy of the original was kept") {
@@ -155,5 +155,47 @@ func TestModifiedFilesGoBackOrStay(t *testing.T) {
 	}
 	if _, err := os.Stat(h.Path(layout.Record)); !os.IsNotExist(err) {
 		t.Errorf("record: %v", err)
+	}
+}
+
+// A record edited by hand or damaged cannot make uninstall delete, purge or
+// overwrite anything homelab could not have made (issue 12, class 3): the
+// run refuses before any step, exit 2, naming each bad item.
+func TestARecordListingWhatHomelabCouldNotHaveMadeIsRefused(t *testing.T) {
+	for name, item := range map[string]string{
+		"any file":                  `{"kind": "file", "path": "/etc/passwd"}`,
+		"a path that climbs out":    `{"kind": "file", "path": "/etc/homelab/../passwd"}`,
+		"a backup from elsewhere":   `{"kind": "file", "path": "/etc/homelab/homelab.yaml", "modified": true, "backup": "/etc/shadow"}`,
+		"a setuid mode":             `{"kind": "file", "path": "/etc/homelab/homelab.yaml", "modified": true, "mode": "4755"}`,
+		"a directory not a parent":  `{"kind": "file", "path": "/etc/homelab/homelab.yaml", "dirs": ["/etc/ssh"]}`,
+		"the root directory":        `{"kind": "file", "path": "/etc/homelab/homelab.yaml", "dirs": ["/"]}`,
+		"another unit":              `{"kind": "systemd-unit", "name": "ssh.service", "path": "/etc/systemd/system/ssh.service"}`,
+		"a unit under another name": `{"kind": "systemd-unit", "name": "ssh.service", "path": "/etc/systemd/system/grafana-portforward.service"}`,
+		"another site":              `{"kind": "nginx-site", "path": "/etc/nginx/sites-available/default", "stamp": "/var/lib/homelab/nginx-site.sha256"}`,
+		"k3s somewhere else":        `{"kind": "k3s", "version": "v1", "path": "/bin/bash", "unit": "/etc/systemd/system/k3s.service"}`,
+		"another link":              `{"kind": "k3s-link", "path": "/usr/bin/sudo"}`,
+		"another package":           `{"kind": "apt-package", "name": "openssh-server"}`,
+		"kube-system":               `{"kind": "namespace", "name": "kube-system"}`,
+		"default":                   `{"kind": "namespace", "name": "default"}`,
+		"any Secret":                `{"kind": "secret", "namespace": "monitoring", "name": "database-password"}`,
+		"a release in kube-system":  `{"kind": "helm-release", "namespace": "kube-system", "name": "traefik"}`,
+		"core CRDs":                 `{"kind": "crds", "namespace": "monitoring", "name": "x", "names": ["certificates.cert-manager.io"]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := hosttest.New(t)
+			write(t, h, "/etc/passwd", "root:x:0:0\n")
+			write(t, h, "/etc/shadow", "root:*:1\n")
+			good := `{"kind": "file", "path": "/etc/homelab/homelab.yaml"}`
+			write(t, h, layout.Record, `{"version": 1, "items": [`+good+`, `+item+`]}`)
+			for _, args := range [][]string{nil, {"--dry-run"}, {"--k3s", "--delete-data", "--packages", "--crds"}} {
+				code, out, stderr := run(t, h, args...)
+				if code != 2 || !strings.Contains(stderr, "items[1]") || strings.Contains(stderr, "items[0]") || !strings.Contains(stderr, "changes nothing") {
+					t.Errorf("%v: exit %d, want 2 naming items[1] only\n%s%s", args, code, out, stderr)
+				}
+			}
+			if c := h.Changes(); len(c) != 0 {
+				t.Errorf("changed %v", c)
+			}
+		})
 	}
 }

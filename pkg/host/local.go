@@ -247,4 +247,3 @@ func atomicWrite(path string, data []byte, perm fs.FileMode) error {
 // file system, so an interrupted run would leave its debris in /tmp, and a
 // --root run would write outside the root.
 func besideTarget(path string) renameio.Option { return renameio.WithTempDir(filepath.Dir(path)) }
-

@@ -182,7 +182,7 @@ func read(file, arch string, create func(p string, mode os.FileMode) (io.WriteCl
 		case isSparse(hdr):
 			return nil, bad(fmt.Sprintf("%s is a sparse file (a bundle holds plain files only)", shown))
 		case hdr.Size > size:
-			return nil, bad(fmt.Sprintf("%s claims %d bytes, more than the whole bundle (%d)", shown, hdr.Size, size))
+			return nil, bad(fmt.Sprintf("damaged or truncated archive: %s claims %d bytes, more than the whole bundle (%d)", shown, hdr.Size, size))
 		case hdr.Typeflag != tar.TypeReg:
 			return nil, bad(fmt.Sprintf("%s is not a regular file (tar type %q)", shown, hdr.Typeflag))
 		case !listed || !safePath(name):

@@ -123,7 +123,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		// site file: its first write decides whether homelab created it),
 		// certbot itself, the webroot and the renewal hook.
 		tls[i] = rec.Wrap(tls[i], siteWatch, record.AptPackageWatch(h, "certbot", "/usr/bin/certbot"),
-			record.FileWatch(h, layout.ACMEWebroot+"/.well-known/acme-challenge/.homelab"), record.FileWatch(h, RenewHook))
+			record.FileWatch(h, layout.ACMEMarker), record.FileWatch(h, RenewHook))
 	}
 	steps = append(steps, tls...)
 	steps = append(steps,

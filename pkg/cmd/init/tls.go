@@ -16,7 +16,7 @@ import (
 
 // RenewHook reloads Nginx after certbot renews the certificate (certbot's
 // own timer runs the renewals).
-const RenewHook = "/etc/letsencrypt/renewal-hooks/deploy/homelab-reload-nginx.sh"
+const RenewHook = layout.CertbotRenewHook
 
 // tlsSteps make sure the certificate the HTTPS site loads is there before
 // the site is written.
@@ -103,7 +103,7 @@ func certbot(h host.Host, cfg *config.Config) plan.Step {
 						return err
 					}
 				}
-				if _, err := h.WriteFile(layout.ACMEWebroot+"/.well-known/acme-challenge/.homelab", nil, 0o644); err != nil {
+				if _, err := h.WriteFile(layout.ACMEMarker, nil, 0o644); err != nil {
 					return err
 				}
 				if _, err := h.Run(ctx, host.Cmd{Name: "certbot", Args: []string{"certonly", "--webroot", "-w", layout.ACMEWebroot,

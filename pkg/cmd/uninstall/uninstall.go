@@ -81,6 +81,12 @@ func NewCmdUninstall(f *cmdutil.Factory, runF func(context.Context, *Options) er
 	fl.BoolVar(&opts.Choices.Packages, "packages", false, "also remove the apt packages homelab installed")
 	fl.DurationVar(&opts.Deps.Timeout, "timeout", 5*time.Minute, "how long to wait for each release's resources and the CRDs to be gone")
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := cmdutil.CheckPositive("--timeout", opts.Deps.Timeout, "5m"); err != nil {
+			return err
+		}
+		if err := f.CheckKubeconfig(); err != nil {
+			return err
+		}
 		opts.UseTUI = f.UseTUI()
 		opts.Deps.Host = f.Host()
 		opts.Deps.Kube, opts.Deps.Helm = f.Kube, f.Helm

@@ -199,3 +199,13 @@ func TestARecordListingWhatHomelabCouldNotHaveMadeIsRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestBadFlagsExitTwoBeforeTheRecordIsRead(t *testing.T) {
+	h := hosttest.New(t)
+	for _, args := range [][]string{{"--timeout", "-1s"}, {"--timeout", "0"}, {"--kubeconfig", "/nonexistent/kubeconfig"}} {
+		code, _, stderr := run(t, h, args...)
+		if code != 2 || !strings.Contains(stderr, args[0]) {
+			t.Errorf("%v: exit %d, want 2 naming %s\n%s", args, code, args[0], stderr)
+		}
+	}
+}

@@ -28,11 +28,24 @@ test: testenv
 # minute with 100x, on 2 busy cores).
 FUZZTIME ?= 60s
 FUZZMINIMIZE ?= 100x
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" at the end of -fuzztime, having found nothing (golang/go#75804,
+# fixed in Go 1.27; seen here on FuzzOpenBundle): that outcome, with no
+# failing input written, is reported and passes; any other failure fails.
+fuzz: SHELL := /bin/bash
+fuzz: .SHELLFLAGS := -o pipefail -ec
 fuzz:
-	@set -e; for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd pkg | xargs -n1 dirname | sort -u); do \
+	@mkdir -p .e2e/fuzz; \
+	for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd pkg | xargs -n1 dirname | sort -u); do \
 		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$pkg/*_test.go); do \
 			echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
-			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$pkg; \
+			log=.e2e/fuzz/$$fn.log; \
+			if $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$pkg 2>&1 | tee $$log; then continue; fi; \
+			if grep -qx '    context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+				echo "== $$fn: go test's own end-of-fuzztime race (golang/go#75804), no failing input: not a failure"; \
+				continue; \
+			fi; \
+			exit 1; \
 		done; \
 	done
 

@@ -20,6 +20,7 @@ func TestCommandsWriteNothingToTMPDIR(t *testing.T) {
 	src.Close() // the dry run reads the bundle only
 	renderRoot, initRoot, bundleRoot := t.TempDir(), t.TempDir(), t.TempDir()
 	check := bundletest.EmptyTempDir(t)
+	besideBundle := bundletest.WatchCreations(t, filepath.Dir(file))
 
 	for _, args := range [][]string{
 		{"render", "--root", renderRoot},
@@ -33,6 +34,11 @@ func TestCommandsWriteNothingToTMPDIR(t *testing.T) {
 		}
 	}
 	check()
+	// Under --root the bundle is extracted in the root's state directory,
+	// not beside the bundle, which is outside the root.
+	if created := besideBundle(); len(created) > 0 {
+		t.Errorf("init --root --bundle created %q beside the bundle, outside the root", created)
+	}
 	for _, root := range []string{renderRoot, initRoot, bundleRoot, filepath.Dir(file)} {
 		_ = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
 			// renameio's pending files and homelab's extraction

@@ -60,6 +60,9 @@ func Open(file string, o OpenOptions) (*Bundle, error) {
 		if dir != "" {
 			return nil
 		}
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return fmt.Errorf("extract bundle %s: %w", file, err)
+		}
 		d, err := os.MkdirTemp(parent, ".homelab-bundle-")
 		if err != nil {
 			return fmt.Errorf("extract bundle %s: %w", file, err)

@@ -41,6 +41,21 @@ func EmptyTempDir(t testing.TB) (check func()) {
 	}
 }
 
+// WatchCreations watches an existing directory with inotify; the returned
+// function gives the names created in it since, even those removed again.
+func WatchCreations(t testing.TB, dir string) (created func() []string) {
+	t.Helper()
+	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
+	if err != nil {
+		t.Fatalf("inotify: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_CREATE|syscall.IN_MOVED_TO); err != nil {
+		t.Fatalf("inotify watch %s: %v", dir, err)
+	}
+	return func() []string { return readCreated(t, fd) }
+}
+
 // readCreated drains the pending inotify events and returns their names.
 func readCreated(t testing.TB, fd int) []string {
 	var names []string

@@ -47,7 +47,7 @@ func useBundle(opts *Options, cfg *config.Config) (*openedBundle, error) {
 		arch = runtime.GOARCH
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "Verifying bundle %s ...\n", file)
-	b, err := bundle.Open(file, bundle.OpenOptions{Arch: arch})
+	b, err := bundle.Open(file, bundle.OpenOptions{Arch: arch, TempDir: opts.BundleTempDir})
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/dashboard"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
+	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/render"
 	"github.com/homelab-dev/homelab/pkg/selfinstall"
 )
@@ -30,6 +31,10 @@ type Options struct {
 	UseTUI bool
 	// Bundle is an offline bundle from `homelab bundle` (--bundle).
 	Bundle string
+	// BundleTempDir is where the bundle is extracted: beside it on the
+	// machine, homelab's state directory under --root (nothing is written
+	// outside the root).
+	BundleTempDir string
 }
 
 // NewCmdInit builds the command; runF replaces initRun in tests.
@@ -108,6 +113,9 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 			return fmt.Errorf("find the running homelab binary (init installs it for its units): %w", err)
 		}
 		opts.Deps.Self = selfinstall.Self{Executable: exe, Version: f.Version, OnRealRoot: f.OnRealRoot()}
+		if !f.OnRealRoot() {
+			opts.BundleTempDir = f.HostPath(layout.StateDir)
+		}
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
 		if runF != nil {
 			return runF(c.Context(), opts)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -94,6 +95,12 @@ func (e *Engine) ActionConfig(namespace string) (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	kubeconfig, ns := e.Kubeconfig, namespace
 	flags.KubeConfig, flags.Namespace = &kubeconfig, &ns
+	if e.Home != "" {
+		// client-go's discovery cache, ~/.kube/cache by default, goes with
+		// Helm's own under homelab's state directory (under --root too).
+		cache := filepath.Join(e.Home, "kube-cache")
+		flags.CacheDir = &cache
+	}
 	cfg := new(action.Configuration)
 	logf := func(format string, v ...any) {
 		if e.Log != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,14 @@ spec:
 func TestInstallNoopUpgradeFromHTTPRepo(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
+	defer func() {
+		// client-go's discovery cache goes under the engine's Home (under
+		// --root too), not ~/.kube/cache (client-go's default, fixed when
+		// the process starts).
+		if _, err := os.Stat(filepath.Join(e.engine.Home, "kube-cache")); err != nil {
+			t.Errorf("no discovery cache under the engine's Home: %v", err)
+		}
+	}()
 	charts := helmtest.Package(t, helmtest.Variant{Name: stack, Mutate: upgradeCRD(false)}, helmtest.Variant{Name: stack, Version: "88.5.4", Mutate: upgradeCRD(true)})
 	url := charts.ServeRepo(t)
 	rel := e.release(helm.Source{RepoURL: url, Name: stack, Version: "88.5.3"}, homeValues("https://a.example.com/grafana/"))

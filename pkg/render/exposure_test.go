@@ -277,3 +277,27 @@ func listenAddress(t *testing.T, c map[string]any) netip.AddrPort {
 	t.Fatalf("no --web.listen-address in %v", args)
 	return netip.AddrPort{}
 }
+
+// With node exporter off the host network, the alerts that read the
+// counters the kernel keeps per network namespace would watch its pod: they
+// are off in the real chart rendered with homelab's values, and on with the
+// chart's defaults (so the check can fail).
+func TestNetworkNamespaceAlertsAreOff(t *testing.T) {
+	podOnly := []string{"NodeNetworkReceiveErrs", "NodeNetworkTransmitErrs", "NodeHighNumberConntrackEntriesUsed"}
+	alerts := func(values []byte) map[string]bool {
+		seen := map[string]bool{}
+		for _, q := range ruleQueries(renderStack(t, values)) {
+			seen[q.Where[strings.LastIndex(q.Where, " / ")+3:]] = true
+		}
+		return seen
+	}
+	ours, defaults := alerts(ourStackValues(t)), alerts(nil)
+	for _, name := range podOnly {
+		if ours[name] {
+			t.Errorf("%s is on with homelab's values: it would watch node exporter's pod network", name)
+		}
+		if !defaults[name] {
+			t.Errorf("%s is not among the chart's default rules: the check proves nothing", name)
+		}
+	}
+}

@@ -19,7 +19,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -33,25 +32,6 @@ const (
 )
 
 var hostPlatform = platforms.Normalize(ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH})
-
-// smallImage is a random linux image for arch with one small layer.
-func smallImage(t testing.TB, arch string) v1.Image {
-	t.Helper()
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", arch
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
 
 type rawEntry struct {
 	hdr  tar.Header
@@ -106,7 +86,7 @@ func gzipped(t testing.TB, b []byte) []byte {
 // hostile ones issue 12 names: names leaving the archive, symbolic links,
 // declared sizes far beyond the data, cut-off streams, long names.
 func archiveSeeds(t testing.TB) map[string][]byte {
-	mine, other := smallImage(t, runtime.GOARCH), smallImage(t, "s390x")
+	mine, other := randomImage(t, runtime.GOARCH, 64, 1), randomImage(t, "s390x", 64, 1)
 	docker := dockerArchive(t, mine, "app:v1")
 	idx := mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: other, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "s390x"}}},

@@ -161,9 +161,12 @@ func otherArch() string {
 }
 
 // testImage is a small random image for linux/arch.
-func testImage(t testing.TB, arch string) v1.Image {
+func testImage(t testing.TB, arch string) v1.Image { return randomImage(t, arch, 2048, 2) }
+
+// randomImage is a random image for linux/arch with layers layers of size bytes.
+func randomImage(t testing.TB, arch string, size int64, layers int64) v1.Image {
 	t.Helper()
-	img, err := random.Image(2048, 2)
+	img, err := random.Image(size, layers)
 	if err != nil {
 		t.Fatal(err)
 	}

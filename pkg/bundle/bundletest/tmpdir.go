@@ -21,18 +21,11 @@ func EmptyTempDir(t testing.TB) (check func()) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
-	if err != nil {
-		t.Fatalf("inotify: %v", err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_CREATE|syscall.IN_MOVED_TO); err != nil {
-		t.Fatalf("inotify watch %s: %v", dir, err)
-	}
+	createdIn := WatchCreations(t, dir)
 	t.Setenv("TMPDIR", dir)
 	return func() {
 		t.Helper()
-		if created := readCreated(t, fd); len(created) > 0 {
+		if created := createdIn(); len(created) > 0 {
 			t.Errorf("created in $TMPDIR (%s): %q", dir, created)
 		}
 		if left, _ := os.ReadDir(dir); len(left) > 0 {

@@ -70,14 +70,12 @@ func (l *Local) Run(ctx context.Context, c Cmd) ([]byte, error) {
 // ReadFile follows a link at p only when it stays under Root: an absolute
 // link target is taken under Root too, as on the machine Root holds.
 func (l *Local) ReadFile(p string) ([]byte, error) {
-	local, err := l.Resolve(p)
+	if !underRoot(l.Root) {
+		return os.ReadFile(filepath.Clean("/" + p))
+	}
+	local, err := securejoin.SecureJoin(l.Root, filepath.Clean("/"+p))
 	if err != nil {
 		return nil, err
-	}
-	if underRoot(l.Root) {
-		if local, err = securejoin.SecureJoin(l.Root, filepath.Clean("/"+p)); err != nil {
-			return nil, err
-		}
 	}
 	return os.ReadFile(local)
 }

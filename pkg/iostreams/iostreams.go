@@ -20,16 +20,26 @@ type IOStreams struct {
 
 	stdinTTY, stdoutTTY, stderrTTY bool
 	// ci is true under a CI system, where no TUI or prompt may run.
-	ci      bool
-	noColor bool
+	ci bool
+	// dumbTerminal is TERM=dumb: a terminal that cannot move the cursor,
+	// where a live display or a form would print garbage.
+	dumbTerminal bool
+	noColor      bool
 }
 
 // System returns the process's streams.
 func System() *IOStreams {
 	s := Files(os.Stdin, os.Stdout, os.Stderr)
-	s.ci = os.Getenv("CI") != ""
-	s.noColor = os.Getenv("NO_COLOR") != ""
+	s.readEnv(os.Getenv)
 	return s
+}
+
+// readEnv takes from the environment what, besides the streams themselves,
+// decides whether a person can be shown a display and asked questions.
+func (s *IOStreams) readEnv(getenv func(string) string) {
+	s.ci = getenv("CI") != ""
+	s.noColor = getenv("NO_COLOR") != ""
+	s.dumbTerminal = getenv("TERM") == "dumb"
 }
 
 // Files returns streams over open files, as System does over the process's
@@ -100,8 +110,12 @@ func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
 func (s *IOStreams) SetTTY(tty bool) { s.stdinTTY, s.stdoutTTY, s.stderrTTY = tty, tty, tty }
 
 // Interactive reports whether a TUI or prompt may run: both ends are a
-// terminal and this is not CI.
-func (s *IOStreams) Interactive() bool { return s.stdinTTY && s.stdoutTTY && !s.ci }
+// terminal, this is not CI and the terminal is not TERM=dumb. It is the one
+// answer to "may we be interactive?" (the Factory adds --no-tui, UseTUI):
+// commands ask it instead of looking at the streams themselves.
+func (s *IOStreams) Interactive() bool {
+	return s.stdinTTY && s.stdoutTTY && !s.ci && !s.dumbTerminal
+}
 
 // StderrIsTerminal reports whether ErrOut is a terminal (a person reads it).
 func (s *IOStreams) StderrIsTerminal() bool { return s.stderrTTY }

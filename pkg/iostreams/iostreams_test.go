@@ -63,3 +63,42 @@ func TestShortWriteIsAnError(t *testing.T) {
 		t.Errorf("OutputError = %v", s.OutputError())
 	}
 }
+
+// Only both ends on a terminal, outside CI and on a terminal that can move
+// its cursor, may show a live display or ask questions.
+func TestInteractive(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tty  bool
+		env  map[string]string
+		want bool
+	}{
+		{"terminal", true, map[string]string{"TERM": "xterm-256color"}, true},
+		{"no TERM at all", true, nil, true},
+		{"pipe", false, map[string]string{"TERM": "xterm-256color"}, false},
+		{"CI", true, map[string]string{"TERM": "xterm-256color", "CI": "true"}, false},
+		{"TERM=dumb", true, map[string]string{"TERM": "dumb"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _, _ := Test()
+			s.SetTTY(tc.tty)
+			s.readEnv(func(k string) string { return tc.env[k] })
+			if got := s.Interactive(); got != tc.want {
+				t.Errorf("Interactive() = %v with tty=%v and %v, want %v", got, tc.tty, tc.env, tc.want)
+			}
+		})
+	}
+}
+
+// Stdin on a terminal but stdout redirected (homelab init > log) is not
+// interactive: nobody sees the form.
+func TestInteractiveNeedsBothEnds(t *testing.T) {
+	s := &IOStreams{stdinTTY: true, stdoutTTY: false}
+	if s.Interactive() {
+		t.Error("Interactive() with stdout redirected")
+	}
+	s = &IOStreams{stdinTTY: false, stdoutTTY: true}
+	if s.Interactive() {
+		t.Error("Interactive() with stdin redirected")
+	}
+}

@@ -8,12 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"os"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
@@ -29,7 +27,9 @@ type Options struct {
 	// Color colours the table's status column (stdout is a terminal and
 	// NO_COLOR is unset).
 	Color bool
-	// Terminal clears the screen between --watch runs.
+	// Terminal is the factory's answer to "may we be interactive?" (a
+	// terminal on both ends, not CI, not TERM=dumb, no --no-tui): the
+	// screen is cleared between --watch runs.
 	Terminal bool
 
 	Host   host.Host
@@ -119,7 +119,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		}
 		ios := f.IOStreams
 		opts.Out, opts.ErrOut = ios.Out, ios.ErrOut
-		opts.Terminal = isTerminal(ios.Out)
+		opts.Terminal = f.UseTUI()
 		opts.Color = opts.Terminal && ios.ColorEnabled()
 		opts.Host = f.Host()
 		opts.Now = f.Now
@@ -131,12 +131,6 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		return doctorRun(c.Context(), opts)
 	}
 	return cmd
-}
-
-// isTerminal reports whether w is a terminal (iostreams only says so for stderr).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // connect builds doctor's view of the cluster from the factory's client.

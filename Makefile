@@ -2,7 +2,12 @@
 GO      ?= go
 BIN     ?= bin/homelab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/homelab-dev/homelab/pkg/app.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Keep in step with .goreleaser.yaml's ldflags.
+LDFLAGS := -s -w -X github.com/homelab-dev/homelab/pkg/app.version=$(VERSION) \
+	-X github.com/homelab-dev/homelab/pkg/cmdutil.buildCommit=$(COMMIT) \
+	-X github.com/homelab-dev/homelab/pkg/cmdutil.buildDate=$(DATE)
 
 .PHONY: build test testenv testenv-down lint fmt bench deps e2e fuzz
 

@@ -39,8 +39,9 @@ type Factory struct {
 	Host func() host.Host
 	// Now is the clock; time.Now in production.
 	Now func() time.Time
-	// Version is the build's version string.
-	Version string
+	// Version is the build's version string; Commit and BuildDate are the
+	// commit it was built from and when ("unknown" when not recorded).
+	Version, Commit, BuildDate string
 	// Executable is the running homelab binary (init installs it where its
 	// units run it).
 	Executable func() (string, error)
@@ -90,7 +91,8 @@ func (f *Factory) HostPath(p string) string {
 
 // New returns a Factory over the real machine.
 func New(ios *iostreams.IOStreams, version string) *Factory {
-	f := &Factory{IOStreams: ios, Now: time.Now, Version: version, Executable: executable}
+	f := &Factory{IOStreams: ios, Now: time.Now, Executable: executable}
+	f.stampBuild(version, readBuildInfo())
 	f.Host = func() host.Host {
 		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now, NoBackupUnder: []string{layout.StateDir}}
 	}

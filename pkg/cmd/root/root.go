@@ -43,8 +43,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       f.Version,
 	}
+	addVersionFlag(cmd, f)
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Err: err}
 	})

@@ -14,11 +14,11 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/dashboard"
-	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/render"
 	"github.com/homelab-dev/homelab/pkg/selfinstall"
+	"github.com/homelab-dev/homelab/pkg/wizard"
 )
 
 // Options are init's inputs.
@@ -35,6 +35,12 @@ type Options struct {
 	// machine, homelab's state directory under --root (nothing is written
 	// outside the root).
 	BundleTempDir string
+	// Wizard asks for a first configuration on a terminal; nil never asks.
+	Wizard Wizard
+	// ConfigPath makes Config read this file, as --config would.
+	ConfigPath func(string)
+	// notices holds the one-time password while the live display runs.
+	notices *heldNotices
 }
 
 // NewCmdInit builds the command; runF replaces initRun in tests.
@@ -55,6 +61,13 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 			configuration is kept in /etc/homelab/homelab.yaml; later commands use it unless
 			--config or ./homelab.yaml is given. A real run refuses the placeholder domain
 			homelab.example.com.
+
+			On a terminal with no configuration at all (no --config, no ./homelab.yaml,
+			nothing applied), init first asks a few questions: domain, HTTPS, the app, where
+			alerts go. It shows the homelab.yaml they make, writes it to the current
+			directory and goes on with it; Esc goes back, Ctrl-C leaves with nothing
+			written. Never in a pipe, in CI, with --no-tui or TERM=dumb: there the flags
+			and the configuration file must say everything.
 
 			Every step checks first and does only what is missing, so init is safe to run
 			again. --dry-run shows each step and, for files, the diff against what is on
@@ -106,7 +119,8 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		if opts.Deps.IsRoot == nil {
 			opts.Deps.IsRoot = func() bool { return os.Geteuid() == 0 }
 		}
-		opts.Deps.ShowPassword = showPasswordOnce(opts.IO)
+		opts.notices = &heldNotices{w: opts.IO.ErrOut}
+		opts.Deps.ShowPassword = showPasswordOnce(opts.IO, opts.notices)
 		opts.Deps.DryRun = opts.DryRun
 		exe, err := f.Executable()
 		if err != nil {
@@ -117,6 +131,13 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 			opts.BundleTempDir = f.HostPath(layout.StateDir)
 		}
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.ConfigPath = func(p string) { f.ConfigPath = p }
+		if opts.UseTUI {
+			opts.Wizard = func(ctx context.Context, base *config.Config) (wizard.Result, error) {
+				return wizard.Run(ctx, wizard.Options{In: opts.IO.In, Out: opts.IO.ErrOut, Base: base,
+					DNS: wizard.SystemDNS(), Path: wizardFile})
+			}
+		}
 		if runF != nil {
 			return runF(c.Context(), opts)
 		}
@@ -128,6 +149,10 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 func initRun(ctx context.Context, opts *Options) error {
 	loaded, err := opts.Config()
 	if err != nil {
+		return err
+	}
+	loaded, done, err := firstRun(ctx, opts, loaded)
+	if done || err != nil {
 		return err
 	}
 	if err := realDomain(loaded, opts.DryRun); err != nil {
@@ -165,7 +190,7 @@ func initRun(ctx context.Context, opts *Options) error {
 	} else {
 		cmdutil.SayConfig(out, loaded)
 	}
-	res, err := cmdutil.RunPlan(ctx, opts.IO, opts.UseTUI, "homelab init", opts.DryRun, p)
+	res, err := runPlan(ctx, opts, p)
 	if err != nil {
 		return err
 	}
@@ -206,16 +231,4 @@ func summary(w io.Writer, cfg *config.Config) {
 	fmt.Fprintf(w, "  password: in Secret %s/%s; show it with\n", m.Namespace, m.GrafanaAdminSecret())
 	fmt.Fprintf(w, "            sudo k3s kubectl -n %s get secret %s -o jsonpath='{.data.admin-password}' | base64 -d\n", m.Namespace, m.GrafanaAdminSecret())
 	fmt.Fprintf(w, "Next: build your app's image and run 'homelab deploy-app --image %s'; 'homelab doctor' checks everything.\n", cfg.App.Image)
-}
-
-// showPasswordOnce prints a newly generated password to the terminal only:
-// a redirected stderr may be a log file, where a password must never go.
-func showPasswordOnce(ios *iostreams.IOStreams) grafana.ShowPassword {
-	return func(ref, password string) {
-		if ios.StderrIsTerminal() {
-			fmt.Fprintf(ios.ErrOut, "\nGrafana admin password (shown once, kept in Secret %s): %s\n\n", ref, password)
-			return
-		}
-		fmt.Fprintf(ios.ErrOut, "Generated the Grafana admin password into Secret %s (not printed: stderr is not a terminal).\n", ref)
-	}
 }

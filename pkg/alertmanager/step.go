@@ -112,3 +112,12 @@ func describeDestinations(n int) string {
 	}
 	return fmt.Sprintf("%d destinations", n)
 }
+
+// RemoveSecretStep deletes the configuration Secret SecretStep wrote: it
+// holds the destinations' tokens, and init writes it again from
+// homelab.yaml.
+func RemoveSecretStep(client func() (*kube.Client, error), namespace, name string) plan.Step {
+	return kube.DeleteStep(client, kube.Deletion{Name: "Secret " + namespace + "/" + name,
+		Refs: []kube.Ref{{GVK: kube.SecretKind, Namespace: namespace, Name: name}},
+		Noun: "Secret", Consequence: " (Alertmanager's configuration, with the alert destinations' tokens)"})
+}

@@ -96,3 +96,11 @@ func Password(n int) (string, error) {
 	}
 	return string(b), nil
 }
+
+// RemoveAdminSecretStep deletes the admin Secret AdminSecretStep created,
+// and with it the password (uninstall --delete-data).
+func RemoveAdminSecretStep(client func() (*kube.Client, error), namespace, name string) plan.Step {
+	return kube.DeleteStep(client, kube.Deletion{Name: "Secret " + namespace + "/" + name,
+		Refs: []kube.Ref{{GVK: kube.SecretKind, Namespace: namespace, Name: name}},
+		Noun: "Secret", Consequence: " and with it the Grafana admin password"})
+}

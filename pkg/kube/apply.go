@@ -257,6 +257,14 @@ func (c *Client) EnsureNamespace(ctx context.Context, name string) error {
 	return nil
 }
 
+// NoKindError says the cluster does not serve a kind (its CRD is not
+// installed, or not yet).
+type NoKindError struct{ GVK schema.GroupVersionKind }
+
+func (e *NoKindError) Error() string {
+	return fmt.Sprintf("the cluster has no kind %s in %s: is its CRD installed?", e.GVK.Kind, e.GVK.GroupVersion())
+}
+
 // resource maps a kind to its API resource, refreshing discovery once when
 // the kind is unknown (a CRD that was just established).
 func (c *Client) resource(gvk schema.GroupVersionKind) (dynamic.NamespaceableResourceInterface, bool, error) {
@@ -267,7 +275,7 @@ func (c *Client) resource(gvk schema.GroupVersionKind) (dynamic.NamespaceableRes
 	}
 	if err != nil {
 		if meta.IsNoMatchError(err) {
-			return nil, false, fmt.Errorf("the cluster has no kind %s in %s: is its CRD installed?", gvk.Kind, gvk.GroupVersion())
+			return nil, false, &NoKindError{GVK: gvk}
 		}
 		return nil, false, err
 	}

@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -24,15 +23,13 @@ const DefaultTimeout = 2 * time.Minute
 // ErrTimeout is wrapped by every wait that ran out of time.
 var ErrTimeout = errors.New("timed out")
 
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
 // WaitEstablished waits until the named CRDs are established, so that
 // objects of their kinds can be applied.
 func (c *Client) WaitEstablished(ctx context.Context, names []string, timeout time.Duration) error {
 	pending := ""
 	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
 		for _, name := range names {
-			u, err := c.Dynamic.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+			u, err := c.Dynamic.Resource(CRDResource).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				pending = name + ": " + err.Error()
 				return false, nil

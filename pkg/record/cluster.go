@@ -5,24 +5,16 @@ import (
 	"fmt"
 	"slices"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
 
 	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/kube"
 )
 
-// CRDResource is the API resource of CustomResourceDefinitions.
-var CRDResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
 // NamespaceWatch records namespace name when a step creates it.
 func NamespaceWatch(client func() (*kube.Client, error), name string) Watch {
-	return createdWatch(client, Item{Kind: Namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
-		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-		return err
-	})
+	return createdWatch(client, Item{Kind: Namespace, Name: name}, kube.Ref{GVK: kube.NamespaceKind, Name: name})
 }
 
 // SecretWatch records namespace/name when a step creates that Secret.
@@ -37,15 +29,12 @@ func ConfigSecretWatch(client func() (*kube.Client, error), namespace, name stri
 }
 
 func secretWatch(client func() (*kube.Client, error), kind Kind, namespace, name string) Watch {
-	return createdWatch(client, Item{Kind: kind, Namespace: namespace, Name: name}, func(ctx context.Context, c *kube.Client) error {
-		_, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-		return err
-	})
+	return createdWatch(client, Item{Kind: kind, Namespace: namespace, Name: name}, kube.Ref{GVK: kube.SecretKind, Namespace: namespace, Name: name})
 }
 
-// createdWatch records it when the object get looks up did not exist
-// before the step and does after it.
-func createdWatch(client func() (*kube.Client, error), it Item, get func(context.Context, *kube.Client) error) Watch {
+// createdWatch records it when the object ref did not exist before the step
+// and does after it.
+func createdWatch(client func() (*kube.Client, error), it Item, ref kube.Ref) Watch {
 	return func(ctx context.Context, rec *Record) (After, error) {
 		if rec.Has(it) {
 			return nothing, nil
@@ -55,11 +44,8 @@ func createdWatch(client func() (*kube.Client, error), it Item, get func(context
 			return nil, err
 		}
 		exists := func(ctx context.Context) (bool, error) {
-			err := get(ctx, c)
-			if apierrors.IsNotFound(err) {
-				return false, nil
-			}
-			return err == nil, err
+			p, err := c.Lookup(ctx, ref)
+			return p != kube.Absent, err
 		}
 		if had, err := exists(ctx); err != nil || had {
 			return nothing, err
@@ -141,7 +127,7 @@ func listCRDs(ctx context.Context, c *kube.Client) (all, ours []string, err erro
 	if err != nil {
 		return nil, nil, err
 	}
-	list, err := mc.Resource(CRDResource).List(ctx, metav1.ListOptions{})
+	list, err := mc.Resource(kube.CRDResource).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list CRDs: %w", err)
 	}

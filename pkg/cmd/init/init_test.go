@@ -26,7 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/homelab-dev/homelab/pkg/app"
-	initcmd "github.com/homelab-dev/homelab/pkg/cmd/init"
+	"github.com/homelab-dev/homelab/pkg/certbot"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/helm"
@@ -501,7 +501,7 @@ func TestInitWithLetsEncrypt(t *testing.T) {
 			t.Errorf("final site lacks %q", want)
 		}
 	}
-	if hook, err := os.Stat(m.h.Path(initcmd.RenewHook)); err != nil || hook.Mode().Perm() != 0o755 {
+	if hook, err := os.Stat(m.h.Path(certbot.RenewHook)); err != nil || hook.Mode().Perm() != 0o755 {
 		t.Errorf("renewal hook: %v", err)
 	}
 	if !strings.Contains(stderr, "https://blog.example.com/grafana/") {

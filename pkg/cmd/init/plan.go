@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/homelab-dev/homelab/pkg/alertmanager"
+	"github.com/homelab-dev/homelab/pkg/apt"
+	"github.com/homelab-dev/homelab/pkg/certbot"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/helm"
@@ -83,7 +85,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	m := cfg.Monitoring
 	steps := []plan.Step{preflight(h, d.IsRoot, d.DryRun), k3s.SanityStep(h),
 		rec.Wrap(selfinstall.Step(h, d.Self), record.FileWatch(h, d.Self.Target()), record.FileWatch(h, selfinstall.StampPath)),
-		rec.Wrap(aptPackage(h, "nginx", "/usr/sbin/nginx"), record.AptPackageWatch(h, "nginx", "/usr/sbin/nginx"))}
+		rec.Wrap(apt.InstallStep(h, nginx.Package), apt.Watch(h, nginx.Package))}
 	steps = append(steps, k3sSteps...)
 	var links []record.Watch
 	for _, name := range k3s.Commands {
@@ -122,8 +124,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		// certbot mode: an HTTP site for the first certificate (the same
 		// site file: its first write decides whether homelab created it),
 		// certbot itself, the webroot and the renewal hook.
-		tls[i] = rec.Wrap(tls[i], siteWatch, record.AptPackageWatch(h, "certbot", "/usr/bin/certbot"),
-			record.FileWatch(h, layout.ACMEMarker), record.FileWatch(h, RenewHook))
+		tls[i] = rec.Wrap(tls[i], append([]record.Watch{siteWatch}, certbot.Watches(h)...)...)
 	}
 	steps = append(steps, tls...)
 	steps = append(steps,
@@ -186,31 +187,6 @@ func clusterReady(client func() (*kube.Client, error), timeout time.Duration) pl
 				return err
 			}
 			return c.WaitNodeReady(ctx, timeout)
-		},
-	}
-}
-
-// aptPackage installs a Debian package when its binary is missing.
-func aptPackage(h host.Host, pkg, binary string) plan.Step {
-	return plan.Step{
-		Name: pkg + " package",
-		Check: func(context.Context) (plan.Status, error) {
-			_, err := h.Lstat(binary)
-			switch {
-			case err == nil:
-				return plan.Status{Summary: binary + " is installed"}, nil
-			case errors.Is(err, fs.ErrNotExist):
-				return plan.Status{Pending: true, Summary: "apt-get install " + pkg}, nil
-			}
-			return plan.Status{}, err
-		},
-		Apply: func(ctx context.Context) error {
-			env := []string{"DEBIAN_FRONTEND=noninteractive"}
-			if _, err := h.Run(ctx, host.Cmd{Name: "apt-get", Args: []string{"update", "-q"}, Env: env}); err != nil {
-				return err
-			}
-			_, err := h.Run(ctx, host.Cmd{Name: "apt-get", Args: []string{"install", "-y", "-q", "--no-install-recommends", pkg}, Env: env})
-			return err
 		},
 	}
 }

@@ -172,7 +172,7 @@ func ensureFixtureCRD(t *testing.T, c *kube.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Dynamic.Resource(record.CRDResource).Create(context.Background(), objs[0], metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.Dynamic.Resource(kube.CRDResource).Create(context.Background(), objs[0], metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 }
@@ -233,7 +233,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	}
 	crdName := crd + "s.monitoring.coreos.com"
 	t.Cleanup(func() {
-		_ = m.kube.Dynamic.Resource(record.CRDResource).Delete(context.Background(), crdName, metav1.DeleteOptions{})
+		_ = m.kube.Dynamic.Resource(kube.CRDResource).Delete(context.Background(), crdName, metav1.DeleteOptions{})
 	})
 	// A site of the user's was where homelab writes its own.
 	const mine = "# the user's own site\nserver { listen 8080; }\n"
@@ -293,7 +293,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if _, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); err != nil {
 		t.Errorf("the Grafana admin Secret was deleted without --delete-data: %v", err)
 	}
-	if _, err := m.kube.Dynamic.Resource(record.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
+	if _, err := m.kube.Dynamic.Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
 		t.Errorf("the CRD was deleted without --crds: %v", err)
 	}
 	if got := strings.Join(keys(m.record()), " "); got != fmt.Sprintf("apt-package:nginx k3s k3s-link:/usr/local/bin/kubectl k3s-link:/usr/local/bin/crictl k3s-link:/usr/local/bin/ctr secret:%s/%s", m.ns, secret) {
@@ -344,7 +344,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if _, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Secret: %v, want it deleted", err)
 	}
-	if got, err := m.kube.Dynamic.Resource(record.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err == nil && got.GetDeletionTimestamp() == nil {
+	if got, err := m.kube.Dynamic.Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err == nil && got.GetDeletionTimestamp() == nil {
 		t.Error("the CRD was not deleted")
 	}
 	if !strings.Contains(stderr, "keep running until the next reboot") {

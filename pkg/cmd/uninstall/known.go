@@ -1,9 +1,11 @@
 package uninstall
 
 import (
+	"github.com/homelab-dev/homelab/pkg/certbot"
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/k3s"
 	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/nginx"
 	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/selfinstall"
 )
@@ -25,7 +27,7 @@ func known() record.Known {
 		K3sBinary: k3s.BinaryPath,
 		K3sUnit:   k3s.UnitPath,
 		Site:      record.Item{Path: layout.NginxSite, Link: layout.NginxSiteLink, Target: layout.NginxSiteTarget, Stamp: layout.NginxStamp},
-		Packages:  []string{"nginx", "certbot"},
+		Packages:  []string{nginx.Package.Name, certbot.Package.Name},
 		SecretSuffixes: map[record.Kind]string{
 			record.Secret:       config.Monitoring{}.GrafanaAdminSecret(),
 			record.ConfigSecret: config.Monitoring{}.AlertmanagerConfigSecret(),

@@ -19,7 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 
@@ -217,12 +216,10 @@ func (c *Cluster) Deployment(ctx context.Context, namespace, name string) (docto
 	return dep, nil
 }
 
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
 // CRDEstablished reports whether the CustomResourceDefinition exists and is
 // Established.
 func (c *Cluster) CRDEstablished(ctx context.Context, name string) (bool, error) {
-	u, err := c.kube.Dynamic.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+	u, err := c.kube.Dynamic.Resource(kube.CRDResource).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return false, notFound(err, "CustomResourceDefinition "+name)
 	}

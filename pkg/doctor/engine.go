@@ -129,6 +129,12 @@ type Runner struct {
 	Timeout time.Duration
 	// Now measures durations; time.Now when nil. Tests fix it for golden output.
 	Now func() time.Time
+	// OnStart, when set, is called as a check starts to run, and OnResult as
+	// its result is known (a skipped check gets only OnResult): a live
+	// display fills its table as checks finish. They are called from the
+	// checks' goroutines, at the same time.
+	OnStart  func(id string)
+	OnResult func(Result)
 }
 
 // DefaultTimeout is the per-check timeout when none is set.
@@ -227,6 +233,7 @@ func (r Runner) Run(ctx context.Context, checks []Check) (Report, error) {
 					}
 					res.Finding = Skip("needs %s, which %s", n, verb)
 					results[i] = res
+					r.result(res)
 					return
 				}
 			}
@@ -234,15 +241,37 @@ func (r Runner) Run(ctx context.Context, checks []Check) (Report, error) {
 			if c.Timeout > 0 {
 				t = c.Timeout
 			}
+			if r.OnStart != nil {
+				r.OnStart(c.ID)
+			}
 			start := now()
 			res.Finding = runOne(ctx, c, t)
 			res.Duration = now().Sub(start)
 			results[i] = res
+			r.result(res)
 		}()
 	}
 	wg.Wait()
-	sort.SliceStable(results, func(a, b int) bool { return groupRank[results[a].Group] < groupRank[results[b].Group] })
+	sortForReport(results, func(r Result) string { return r.Group })
 	return Report{Results: results}, nil
+}
+
+func (r Runner) result(res Result) {
+	if r.OnResult != nil {
+		r.OnResult(res)
+	}
+}
+
+// InReportOrder returns the checks in the order their results are
+// reported: by group, then as given.
+func InReportOrder(checks []Check) []Check {
+	sorted := append([]Check(nil), checks...)
+	sortForReport(sorted, func(c Check) string { return c.Group })
+	return sorted
+}
+
+func sortForReport[T any](s []T, group func(T) string) {
+	sort.SliceStable(s, func(a, b int) bool { return groupRank[group(s[a])] < groupRank[group(s[b])] })
 }
 
 // runOne runs a check under its timeout, never waiting for it longer, and

@@ -19,17 +19,21 @@ import (
 	"github.com/homelab-dev/homelab/pkg/doctor/kubecluster"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/tui"
 )
 
 // Options are doctor's inputs.
 type Options struct {
+	// In is read for Ctrl-C while the live table is shown.
+	In          io.Reader
 	Out, ErrOut io.Writer
 	// Color colours the table's status column (stdout is a terminal and
 	// NO_COLOR is unset).
 	Color bool
 	// Terminal is the factory's answer to "may we be interactive?" (a
 	// terminal on both ends, not CI, not TERM=dumb, no --no-tui): the
-	// screen is cleared between --watch runs.
+	// table fills live as checks finish, and the screen is cleared between
+	// --watch runs.
 	Terminal bool
 
 	Host   host.Host
@@ -118,7 +122,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			return err
 		}
 		ios := f.IOStreams
-		opts.Out, opts.ErrOut = ios.Out, ios.ErrOut
+		opts.In, opts.Out, opts.ErrOut = ios.In, ios.Out, ios.ErrOut
 		opts.Terminal = f.UseTUI()
 		opts.Color = opts.Terminal && ios.ColorEnabled()
 		opts.Host = f.Host()
@@ -191,6 +195,9 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		if err := build(); err != nil {
 			return err
 		}
+		if opts.Output == "text" && opts.Terminal {
+			return live(ctx, opts, runner, checks)
+		}
 		rep, err := runner.Run(ctx, checks)
 		if err != nil {
 			return err
@@ -224,6 +231,32 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		case <-time.After(opts.Watch):
 		}
 	}
+}
+
+// live runs the checks with the table filling on the terminal as they
+// finish, then leaves the whole table there; the verdict is report's.
+func live(ctx context.Context, opts *Options, runner doctor.Runner, checks []doctor.Check) error {
+	var rows []tui.CheckRow
+	for _, c := range doctor.InReportOrder(checks) {
+		rows = append(rows, tui.CheckRow{ID: c.ID, Group: c.Group, Name: c.Name})
+	}
+	var rep doctor.Report
+	err := tui.RunChecks(ctx, opts.In, opts.Out, rows, func(ctx context.Context, started func(string), result func(tui.CheckResultMsg)) error {
+		runner.OnStart = started
+		runner.OnResult = func(r doctor.Result) {
+			result(tui.CheckResultMsg{ID: r.ID, Status: string(r.Status), Message: r.Message, Fix: r.Fix})
+		}
+		var err error
+		rep, err = runner.Run(ctx, checks)
+		return err
+	}, tui.WithColor(opts.Color))
+	if err != nil {
+		return err
+	}
+	if rep.Failed() {
+		return &cmdutil.ExitCodeError{Code: cmdutil.ExitProblems}
+	}
+	return nil
 }
 
 // report prints rep and returns the verdict: nil, exit 3 when a check

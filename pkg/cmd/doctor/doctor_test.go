@@ -40,6 +40,8 @@ type scenario struct {
 	kube    func() (*kube.Client, error)
 	// configPath is the --config file ("": the defaults).
 	configPath string
+	// tty runs doctor on a terminal: the live table.
+	tty bool
 }
 
 func defaults(t *testing.T) *config.Config {
@@ -77,6 +79,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken p
 func (s *scenario) run(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
 	ios, _, out, errOut := iostreams.Test()
+	ios.SetTTY(s.tty)
 	if s.out != nil {
 		ios.Out = s.out
 	}
@@ -90,7 +93,7 @@ func (s *scenario) run(t *testing.T, ctx context.Context, args ...string) (int, 
 	}
 	dial := s.dial(t)
 	cmd := NewCmdDoctor(f, func(ctx context.Context, opts *Options) error {
-		if opts.Host != s.host || opts.Out != ios.Out || opts.Color || opts.Cluster == nil {
+		if opts.Host != s.host || opts.Out != ios.Out || opts.Color != s.tty || opts.Cluster == nil {
 			t.Errorf("options not taken from the factory: %+v", opts)
 		}
 		opts.Dial = dial

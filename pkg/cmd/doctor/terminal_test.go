@@ -2,7 +2,11 @@ package doctor
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
@@ -32,6 +36,35 @@ func TestTerminalIsTheFactorysAnswer(t *testing.T) {
 		}
 		if !ran {
 			t.Fatal("doctor did not run")
+		}
+	}
+}
+
+// On a terminal the table fills live and the finished table stays: the
+// same verdicts, counts and exit code as the plain table, each fix on a
+// line of its own.
+func TestLiveTableOnATerminal(t *testing.T) {
+	plainCode, plain, _ := problems(t).run(t, context.Background())
+	s := problems(t)
+	s.tty = true
+	code, out, stderr := s.run(t, context.Background())
+	if code != plainCode || code != cmdutil.ExitProblems {
+		t.Fatalf("exit %d on a terminal, %d plain, want %d: %s", code, plainCode, cmdutil.ExitProblems, stderr)
+	}
+	final := ansi.Strip(out[strings.LastIndex(out, "GROUP"):])
+	summary := func(s string) string {
+		return regexp.MustCompile(`\d+ ok, \d+ warn, \d+ fail, \d+ skipped`).FindString(s)
+	}
+	if summary(final) == "" || summary(final) != summary(plain) {
+		t.Errorf("live summary %q, plain %q", summary(final), summary(plain))
+	}
+	if !regexp.MustCompile(`(?m)^nginx +Grafana prefix kept +fail +location /grafana/ has`).MatchString(final) ||
+		!regexp.MustCompile(`(?m)^    fix: `).MatchString(final) {
+		t.Errorf("the finished table lacks the failed row or its fix line:\n%s", final)
+	}
+	for _, line := range strings.Split(final, "\n") {
+		if w := ansi.StringWidth(line); w > 80 {
+			t.Errorf("a line of %d columns (the terminal is taken as 80 wide): %q", w, line)
 		}
 	}
 }

@@ -95,12 +95,7 @@ func (m ChecksModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, tea.Interrupt
 		}
 	case spinner.TickMsg:
-		if m.done {
-			return m, nil
-		}
-		var cmd tea.Cmd
-		m.spinner, cmd = m.spinner.Update(msg)
-		return m, cmd
+		return m, spin(&m.spinner, m.done, msg)
 	}
 	return m, nil
 }
@@ -198,22 +193,9 @@ func fixLines(fix string, width int) string {
 // callbacks to report checks starting and ending.
 func RunChecks(ctx context.Context, in io.Reader, out io.Writer, rows []CheckRow,
 	run func(ctx context.Context, started func(id string), result func(CheckResultMsg)) error, opts ...Option) error {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := lipgloss.NewRenderer(out)
-	if o.color != nil {
-		switch {
-		case !*o.color:
-			r.SetColorProfile(termenv.Ascii)
-		case r.ColorProfile() == termenv.Ascii:
-			r.SetColorProfile(termenv.ANSI)
-		}
-	}
-	p := tea.NewProgram(NewChecksModel(rows, r), tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx))
+	p := tea.NewProgram(NewChecksModel(rows, renderer(out, opts)), tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx))
 	runErr := make(chan error, 1)
 	go func() {
 		err := run(ctx, func(id string) { p.Send(CheckStartedMsg{ID: id}) }, func(res CheckResultMsg) { p.Send(res) })

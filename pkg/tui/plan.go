@@ -114,14 +114,20 @@ func (m PlanModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		interrupt := m.interrupt
 		return m, func() tea.Msg { interrupt(); return nil }
 	case spinner.TickMsg:
-		if m.done {
-			return m, nil
-		}
-		var cmd tea.Cmd
-		m.spinner, cmd = m.spinner.Update(msg)
-		return m, cmd
+		return m, spin(&m.spinner, m.done, msg)
 	}
 	return m, nil
+}
+
+// spin advances a spinner on its tick; once the display is done it asks
+// for no further tick, so the program can end.
+func spin(s *spinner.Model, done bool, msg spinner.TickMsg) tea.Cmd {
+	if done {
+		return nil
+	}
+	var cmd tea.Cmd
+	*s, cmd = s.Update(msg)
+	return cmd
 }
 
 func (m *PlanModel) event(e plan.Event) {

@@ -25,20 +25,12 @@ func WithColor(enabled bool) Option {
 	return func(o *options) { o.color = &enabled }
 }
 
-// Run shows title and the live progress of run on out, reading keys from in.
-// run gets a context that Ctrl-C cancels and a callback for its plan.Runner's
-// OnEvent; the display ends when run returns, and Run returns run's error
-// (context.Canceled, wrapped or not, after Ctrl-C). A display that fails or
-// is stopped (SIGTERM) cancels run's context and still waits for run.
-func Run(ctx context.Context, in io.Reader, out io.Writer, title string,
-	run func(ctx context.Context, onEvent func(plan.Event)) error, opts ...Option) error {
+// renderer draws on out, in colour as opts say.
+func renderer(out io.Writer, opts []Option) *lipgloss.Renderer {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
 	r := lipgloss.NewRenderer(out)
 	if o.color != nil {
 		switch {
@@ -48,7 +40,20 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, title string,
 			r.SetColorProfile(termenv.ANSI)
 		}
 	}
-	m := NewPlanModel(title, r, cancel)
+	return r
+}
+
+// Run shows title and the live progress of run on out, reading keys from in.
+// run gets a context that Ctrl-C cancels and a callback for its plan.Runner's
+// OnEvent; the display ends when run returns, and Run returns run's error
+// (context.Canceled, wrapped or not, after Ctrl-C). A display that fails or
+// is stopped (SIGTERM) cancels run's context and still waits for run.
+func Run(ctx context.Context, in io.Reader, out io.Writer, title string,
+	run func(ctx context.Context, onEvent func(plan.Event)) error, opts ...Option) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	m := NewPlanModel(title, renderer(out, opts), cancel)
 	p := tea.NewProgram(m,
 		tea.WithInput(in),
 		tea.WithOutput(out),

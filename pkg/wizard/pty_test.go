@@ -192,25 +192,16 @@ func TestRealBinaryOnAPseudoTerminal(t *testing.T) {
 			t.Errorf("the ntfy URL (a secret) was echoed:\n%s", all)
 		}
 		path := filepath.Join(dir, "homelab.yaml")
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Parse(path, data)
-		if err != nil {
-			t.Fatalf("the written file does not load: %v\n%s", err, data)
-		}
+		cfg := loadWritten(t, path)
 		if cfg.Domain != "blog.example.com" || cfg.Email != "me@example.com" || cfg.TLS.Mode != config.TLSCertbot ||
 			cfg.App.Image != "nextjs-app:latest" || cfg.App.Port != 3000 || len(cfg.Alerts.Notify) != 1 ||
 			cfg.Alerts.Notify[0].Ntfy == nil || cfg.Alerts.Notify[0].Ntfy.URL != "https://ntfy.sh/homelab-pty-test" {
-			t.Errorf("loaded configuration is not what was answered: %+v\n%s", cfg, data)
+			t.Errorf("loaded configuration is not what was answered: %+v", cfg)
 		}
 		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("file mode: %v %v, want 0600", st.Mode(), err)
 		}
-		if left, _ := os.ReadDir(root); len(left) != 0 {
-			t.Errorf("the dry run wrote under --root: %v", left)
-		}
+		requireEntries(t, root, 0) // the dry run wrote nothing under --root
 	})
 
 	t.Run("Ctrl-C in the middle writes nothing", func(t *testing.T) {
@@ -226,9 +217,7 @@ func TestRealBinaryOnAPseudoTerminal(t *testing.T) {
 		if !strings.Contains(term.text(0), "nothing was written and nothing changed") {
 			t.Errorf("no word that nothing was written:\n%s", term.text(0))
 		}
-		if left, _ := os.ReadDir(dir); len(left) != 0 {
-			t.Errorf("left in the directory: %v", left)
-		}
+		requireEntries(t, dir, 0)
 		if _, err := os.Lstat(filepath.Join(dir, "homelab.yaml")); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("homelab.yaml after Ctrl-C: %v", err)
 		}
@@ -244,8 +233,6 @@ func TestRealBinaryOnAPseudoTerminal(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--domain") {
 			t.Errorf("init in a pipe without a domain: %v\n%s", err, out)
 		}
-		if left, _ := os.ReadDir(dir); len(left) != 0 {
-			t.Errorf("left in the directory: %v", left)
-		}
+		requireEntries(t, dir, 0)
 	})
 }

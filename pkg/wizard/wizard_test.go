@@ -232,14 +232,7 @@ func TestWalkThroughWritesAFileTheLoaderAccepts(t *testing.T) {
 	if !res.Continue || !res.Secret || res.Path != path {
 		t.Errorf("result %+v, want continue, secret, %s", res, path)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(path, data)
-	if err != nil {
-		t.Fatalf("the written file does not load: %v\n%s", err, data)
-	}
+	cfg := loadWritten(t, path)
 	want := defaults(t)
 	want.Domain, want.Email, want.TLS.Mode = "blog.example.com", "me@example.com", config.TLSCertbot
 	want.App.Port, want.App.HealthPath = 8080, "/api/health"
@@ -254,6 +247,21 @@ func TestWalkThroughWritesAFileTheLoaderAccepts(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v for a file with a secret, want 0600", st.Mode().Perm())
 	}
+}
+
+// loadWritten loads the file the wizard wrote with the loader every
+// command uses.
+func loadWritten(t *testing.T, path string) *config.Config {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		t.Fatalf("the written file does not load: %v\n%s", err, data)
+	}
+	return cfg
 }
 
 // screenOf is the view from its line holding marker on: the review is the
@@ -327,9 +335,14 @@ func TestCtrlCLeavesNothingWritten(t *testing.T) {
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after Ctrl-C: %v, want no file", err)
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 0 {
-		t.Errorf("left in the directory: %v", entries)
+	requireEntries(t, filepath.Dir(path), 0)
+}
+
+// requireEntries wants n entries in dir: no temporary file left behind.
+func requireEntries(t *testing.T, dir string, n int) {
+	t.Helper()
+	if entries, _ := os.ReadDir(dir); len(entries) != n {
+		t.Errorf("%d entries in %s, want %d: %v", len(entries), dir, n, entries)
 	}
 }
 
@@ -354,10 +367,7 @@ func TestNeverOverwrites(t *testing.T) {
 	if string(data) != "domain: mine.example.com\n" {
 		t.Errorf("the file changed: %q", data)
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Errorf("temporary files left: %v", entries)
-	}
+	requireEntries(t, filepath.Dir(path), 1)
 }
 
 // Without a secret the file is an ordinary 0644 one.

@@ -19,7 +19,7 @@ const BuildTagPrefix = "homelab-"
 
 // importBuild imports src under the app's image name and tags it as a build.
 func importBuild(ctx context.Context, imgs Images, src images.Source, name string) (Build, error) {
-	imported, err := imgs.ImportFrom(ctx, src, images.ImportOptions{Name: name})
+	imported, err := imgs.ImportFrom(ctx, withProgress(src, func(s string) { plan.Report(ctx, s) }), images.ImportOptions{Name: name})
 	if err != nil {
 		return Build{}, err
 	}

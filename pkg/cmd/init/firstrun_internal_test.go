@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,30 +99,25 @@ func TestFirstRunCancelled(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the display's goroutines while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The generated password, shown while the live display runs, is printed
 // once and after the display's last frame, where nothing draws over it.
 func TestPasswordIsShownAfterTheLiveDisplay(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
 	ios.SetTTY(true)
-	out := &syncBuffer{}
+	// A file takes the display's writes from its goroutines and the
+	// step's reads at the same time.
+	out, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	written := func() string {
+		b, err := os.ReadFile(out.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	ios.ErrOut = out
 	opts := &Options{IO: ios, UseTUI: true, notices: &heldNotices{w: out}}
 	show := showPasswordOnce(ios, opts.notices)
@@ -138,7 +133,7 @@ func TestPasswordIsShownAfterTheLiveDisplay(t *testing.T) {
 	p := plan.Plan{Steps: []plan.Step{
 		step("Grafana admin secret", func() { show("monitoring/grafana-admin", password) }),
 		step("a later step", func() {
-			if strings.Contains(out.String(), password) {
+			if strings.Contains(written(), password) {
 				t.Error("the password was printed while the display was running")
 			}
 			time.Sleep(50 * time.Millisecond) // a frame or two over where it would have been
@@ -149,7 +144,7 @@ func TestPasswordIsShownAfterTheLiveDisplay(t *testing.T) {
 	if _, err := runPlan(ctx, opts, p); err != nil {
 		t.Fatal(err)
 	}
-	all := out.String()
+	all := written()
 	if n := strings.Count(all, password); n != 1 {
 		t.Fatalf("password shown %d times, want once:\n%q", n, all)
 	}

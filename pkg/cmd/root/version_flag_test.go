@@ -2,6 +2,7 @@ package root_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -81,5 +82,19 @@ func TestVerboseKeepsItsShorthand(t *testing.T) {
 	}
 	if fl := cmd.Flags().Lookup("version"); fl == nil || fl.Shorthand != "" {
 		t.Fatalf("--version flag: %+v", fl)
+	}
+}
+
+// An unknown -o is a usage error, not an empty or partial answer.
+func TestVersionRejectsUnknownOutput(t *testing.T) {
+	ios, _, out, errOut := iostreams.Test()
+	cmd := root.NewCmdRoot(stamped(ios))
+	cmd.SetArgs([]string{"version", "-o", "yaml"})
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	err := cmd.Execute()
+	var flagErr *cmdutil.FlagError
+	if !errors.As(err, &flagErr) || !strings.Contains(err.Error(), "text, json") || out.Len() != 0 {
+		t.Fatalf("version -o yaml: error %v, output %q; want a flag error naming text and json, and no output", err, out.String())
 	}
 }

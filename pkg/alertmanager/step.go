@@ -53,7 +53,7 @@ func SecretStep(client func() (*kube.Client, error), namespace, name string, sou
 			if err != nil {
 				return plan.Status{Pending: true, Summary: fmt.Sprintf("create Secret %s with %s", ref, what)}, nil
 			}
-			s, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+			s, err := c.Secret(ctx, namespace, name)
 			switch {
 			case apierrors.IsNotFound(err):
 				return plan.Status{Pending: true, Summary: fmt.Sprintf("create Secret %s with %s", ref, what)}, nil
@@ -76,15 +76,14 @@ func SecretStep(client func() (*kube.Client, error), namespace, name string, sou
 			if err := c.EnsureNamespace(ctx, namespace); err != nil {
 				return err
 			}
-			secrets := c.Typed.CoreV1().Secrets(namespace)
-			s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+			s, err := c.Secret(ctx, namespace, name)
 			if apierrors.IsNotFound(err) {
 				s = &corev1.Secret{
 					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "homelab"}},
 					Type:       corev1.SecretTypeOpaque,
 					Data:       map[string][]byte{SecretKey: data},
 				}
-				if _, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
+				if err := c.CreateSecret(ctx, s); err != nil {
 					return fmt.Errorf("create Secret %s: %w", ref, err)
 				}
 				return nil
@@ -95,7 +94,7 @@ func SecretStep(client func() (*kube.Client, error), namespace, name string, sou
 			// Update with the resourceVersion just read: a concurrent change
 			// fails instead of being overwritten.
 			s.Data = map[string][]byte{SecretKey: data}
-			if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{FieldManager: kube.FieldManager}); err != nil {
+			if err := c.UpdateSecret(ctx, s); err != nil {
 				return fmt.Errorf("update Secret %s: %w", ref, err)
 			}
 			return nil

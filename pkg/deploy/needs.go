@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/plan"
@@ -35,7 +34,7 @@ func apiServerNeed(cfg *config.Config, d Deps) plan.Need {
 			}
 			ctx, cancel := context.WithTimeout(ctx, reachTimeout)
 			defer cancel()
-			_, err = e.Kube.Typed.CoreV1().Secrets(cfg.App.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm", Limit: 1})
+			err = e.Kube.CanReadReleases(ctx, cfg.App.Namespace)
 			if err != nil {
 				where := "the cluster"
 				if rc := e.Kube.RESTConfig(); rc != nil && rc.Host != "" {

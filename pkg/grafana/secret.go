@@ -38,7 +38,7 @@ func AdminSecretStep(client func() (*kube.Client, error), namespace, name string
 			if err != nil {
 				return plan.Status{Pending: true, Summary: fmt.Sprintf("create Secret %s with a generated password (%v)", ref, err)}, nil
 			}
-			s, err := c.Typed.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+			s, err := c.Secret(ctx, namespace, name)
 			switch {
 			case apierrors.IsNotFound(err):
 				return plan.Status{Pending: true, Summary: fmt.Sprintf("create Secret %s with a generated password (shown once, never logged)", ref)}, nil
@@ -68,7 +68,7 @@ func AdminSecretStep(client func() (*kube.Client, error), namespace, name string
 			}
 			// Create, never apply: a second run must not replace a password
 			// the user already has.
-			if _, err := c.Typed.CoreV1().Secrets(namespace).Create(ctx, secret, metav1.CreateOptions{FieldManager: kube.FieldManager}); err != nil {
+			if err := c.CreateSecret(ctx, secret); err != nil {
 				if apierrors.IsAlreadyExists(err) {
 					return nil
 				}

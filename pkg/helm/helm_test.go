@@ -106,12 +106,12 @@ func TestInstallNoopUpgradeFromHTTPRepo(t *testing.T) {
 	if err != nil || out.Action != "installed" || out.Revision != 1 {
 		t.Fatalf("install: %+v %v", out, err)
 	}
-	if _, err := e.kube.Typed.AppsV1().Deployments(e.ns).Get(ctx, "mon-grafana", metav1.GetOptions{}); err != nil {
+	if _, err := kubetest.Typed(e.kube).AppsV1().Deployments(e.ns).Get(ctx, "mon-grafana", metav1.GetOptions{}); err != nil {
 		t.Fatalf("grafana deployment: %v", err)
 	}
 	// The chart's CRD was applied server-side by homelab.
 	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	crd, err := e.kube.Dynamic.Resource(crds).Get(ctx, "fixturewidgets.fixtures.homelab.dev", metav1.GetOptions{})
+	crd, err := kubetest.Dynamic(e.kube).Resource(crds).Get(ctx, "fixturewidgets.fixtures.homelab.dev", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +142,12 @@ func TestInstallNoopUpgradeFromHTTPRepo(t *testing.T) {
 	if out, err = e.engine.Apply(ctx, rel); err != nil || out.Action != "upgraded" || out.Revision != 3 {
 		t.Fatalf("chart upgrade: %+v %v", out, err)
 	}
-	crd, err = e.kube.Dynamic.Resource(crds).Get(ctx, "upgradewidgets.helmtest.homelab.dev", metav1.GetOptions{})
+	crd, err = kubetest.Dynamic(e.kube).Resource(crds).Get(ctx, "upgradewidgets.helmtest.homelab.dev", metav1.GetOptions{})
 	if err != nil || !strings.Contains(mustJSON(t, crd.Object), `"color"`) {
 		t.Fatalf("CRD was not upgraded with the chart: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = e.kube.Dynamic.Resource(crds).Delete(context.Background(), "upgradewidgets.helmtest.homelab.dev", metav1.DeleteOptions{})
+		_ = kubetest.Dynamic(e.kube).Resource(crds).Delete(context.Background(), "upgradewidgets.helmtest.homelab.dev", metav1.DeleteOptions{})
 	})
 }
 

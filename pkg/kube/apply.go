@@ -245,7 +245,7 @@ func (c *Client) EnsureNamespace(ctx context.Context, name string) error {
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
 	ns.SetName(name)
-	ri := c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	ri := c.dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
 	if _, err := ri.Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return nil
 	} else if !apierrors.IsNotFound(err) {
@@ -279,7 +279,7 @@ func (c *Client) resource(gvk schema.GroupVersionKind) (dynamic.NamespaceableRes
 		}
 		return nil, false, err
 	}
-	return c.Dynamic.Resource(m.Resource), m.Scope.Name() == meta.RESTScopeNameNamespace, nil
+	return c.dynamic.Resource(m.Resource), m.Scope.Name() == meta.RESTScopeNameNamespace, nil
 }
 
 // prune deletes the set's objects of the given kinds that are not in keep.

@@ -101,7 +101,7 @@ func TestApplyReapplyAndPrune(t *testing.T) {
 	if err := c.WaitDeleted(ctx, []kube.Ref{{GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, Namespace: ns, Name: "extra"}}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Typed.CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{}); err != nil {
 		t.Fatalf("kept object was deleted: %v", err)
 	}
 }
@@ -113,13 +113,13 @@ func TestPruneSparesObjectsHomelabDidNotApply(t *testing.T) {
 	set := "test-" + ns
 	// Someone copies our label onto their own object.
 	theirs := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: ns, Labels: map[string]string{kube.SetLabel: set}}}
-	if _, err := c.Typed.CoreV1().ConfigMaps(ns).Create(ctx, theirs, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().ConfigMaps(ns).Create(ctx, theirs, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Apply(ctx, manifests(t, ns, setYAML), kube.ApplyOptions{Set: set, Prune: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Typed.CoreV1().ConfigMaps(ns).Get(ctx, "theirs", metav1.GetOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().ConfigMaps(ns).Get(ctx, "theirs", metav1.GetOptions{}); err != nil {
 		t.Fatalf("pruned an object homelab never applied: %v", err)
 	}
 }
@@ -128,11 +128,13 @@ func TestApplyCreatesMissingNamespace(t *testing.T) {
 	c := kubetest.Client(t)
 	ctx := context.Background()
 	ns := fmt.Sprintf("t-newns-%d", time.Now().UnixNano()%1_000_000)
-	t.Cleanup(func() { _ = c.Typed.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = kubetest.Typed(c).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
 	if _, err := c.Apply(ctx, manifests(t, ns, setYAML)[:1], kube.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -170,7 +172,7 @@ spec:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = c.Dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).
+		_ = kubetest.Dynamic(c).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).
 			Delete(context.Background(), "widgets.example."+group, metav1.DeleteOptions{})
 	})
 	// The CR comes first in the file; Apply must still apply the CRD first.
@@ -194,7 +196,7 @@ func TestConflictWithAHandEdit(t *testing.T) {
 	// Someone applies their own value for the same field.
 	patch := []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":%q},"data":{"color":"green"}}`, ns))
 	force := true
-	if _, err := c.Typed.CoreV1().ConfigMaps(ns).Patch(ctx, "settings", types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "kubectl", Force: &force}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().ConfigMaps(ns).Patch(ctx, "settings", types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "kubectl", Force: &force}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.Apply(ctx, objs, kube.ApplyOptions{})
@@ -205,7 +207,7 @@ func TestConflictWithAHandEdit(t *testing.T) {
 	if _, err := c.Apply(ctx, objs, kube.ApplyOptions{Force: true}); err != nil {
 		t.Fatalf("forced apply: %v", err)
 	}
-	cm, _ := c.Typed.CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{})
+	cm, _ := kubetest.Typed(c).CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{})
 	if cm.Data["color"] != "blue" {
 		t.Fatalf("color %q after forced apply", cm.Data["color"])
 	}
@@ -342,7 +344,7 @@ func TestWaitRolloutWaitsForTheServiceToDropOldPods(t *testing.T) {
 		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.9"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "web-0ld0ld0ld-abcde"}}},
 	}
-	if _, err := c.Typed.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan struct{})
@@ -364,12 +366,12 @@ func TestWaitRolloutWaitsForTheServiceToDropOldPods(t *testing.T) {
 	}
 	// The endpoint goes not-ready (the pod is terminating): done.
 	ready = false
-	cur, err := c.Typed.DiscoveryV1().EndpointSlices(ns).Get(ctx, "web-old", metav1.GetOptions{})
+	cur, err := kubetest.Typed(c).DiscoveryV1().EndpointSlices(ns).Get(ctx, "web-old", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cur.Endpoints[0].Conditions.Ready = &ready
-	if _, err := c.Typed.DiscoveryV1().EndpointSlices(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).DiscoveryV1().EndpointSlices(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -29,8 +29,8 @@ const SetLabel = "homelab.dev/set"
 // Client is a connection to one cluster.
 type Client struct {
 	rest    *rest.Config
-	Typed   kubernetes.Interface
-	Dynamic dynamic.Interface
+	typed   kubernetes.Interface
+	dynamic dynamic.Interface
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 	// Poll is how often waits look again; 500ms when zero.
 	Poll time.Duration
@@ -69,7 +69,7 @@ func New(cfg *rest.Config) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		rest: cfg, Typed: typed, Dynamic: dyn,
+		rest: cfg, typed: typed, dynamic: dyn,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 	}, nil
 }

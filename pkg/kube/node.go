@@ -15,7 +15,7 @@ import (
 func (c *Client) WaitNodeReady(ctx context.Context, timeout time.Duration) error {
 	state := "no node has registered yet"
 	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
-		nodes, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		nodes, err := c.typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			state = "API server not answering: " + err.Error()
 			return false, nil

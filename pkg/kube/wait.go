@@ -29,7 +29,7 @@ func (c *Client) WaitEstablished(ctx context.Context, names []string, timeout ti
 	pending := ""
 	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
 		for _, name := range names {
-			u, err := c.Dynamic.Resource(CRDResource).Get(ctx, name, metav1.GetOptions{})
+			u, err := c.dynamic.Resource(CRDResource).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				pending = name + ": " + err.Error()
 				return false, nil
@@ -153,7 +153,7 @@ func (c *Client) WaitRolloutWith(ctx context.Context, namespace, name string, op
 	last := ""
 	var dep *appsv1.Deployment
 	err := c.pollFor(ctx, opts.Timeout, func(ctx context.Context) (bool, error) {
-		d, err := c.Typed.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+		d, err := c.typed.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, err
 		}
@@ -212,7 +212,7 @@ func (c *Client) lookCloser(ctx context.Context, d *appsv1.Deployment, done bool
 		return done, msg, nil
 	}
 	hash := c.newestTemplateHash(ctx, d)
-	pods, err := c.Typed.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	pods, err := c.typed.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil || hash == "" || d.Status.ObservedGeneration < d.Generation {
 		return done, msg, nil
 	}
@@ -317,7 +317,7 @@ var neverResolves = map[string]bool{
 // oldEndpoints counts the ready endpoints of service whose pod's name does
 // not start with newPrefix: old pods the Service still sends requests to.
 func (c *Client) oldEndpoints(ctx context.Context, namespace, service, newPrefix string) int {
-	slices, err := c.Typed.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + service})
+	slices, err := c.typed.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + service})
 	if err != nil {
 		return 0 // not knowable: the Deployment's own status decides
 	}
@@ -371,7 +371,7 @@ func (c *Client) diagnose(ctx context.Context, d *appsv1.Deployment) *RolloutErr
 		e.Detail = err.Error()
 		return e
 	}
-	pods, err := c.Typed.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	pods, err := c.typed.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		e.Detail = "cannot list pods: " + err.Error()
 		return e
@@ -400,7 +400,7 @@ func (c *Client) diagnose(ctx context.Context, d *appsv1.Deployment) *RolloutErr
 
 func (c *Client) newestTemplateHash(ctx context.Context, d *appsv1.Deployment) string {
 	sel, _ := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	rss, err := c.Typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	rss, err := c.typed.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return ""
 	}
@@ -489,7 +489,7 @@ func (c *Client) podEvents(ctx context.Context, namespace, pod string) []corev1.
 	if pod == "" {
 		return nil
 	}
-	evs, err := c.Typed.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
+	evs, err := c.typed.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
 		FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + pod,
 	})
 	if err != nil {
@@ -545,7 +545,7 @@ func (c *Client) logs(ctx context.Context, namespace, pod string, opts corev1.Po
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	data, err := c.Typed.CoreV1().Pods(namespace).GetLogs(pod, &opts).DoRaw(lctx)
+	data, err := c.typed.CoreV1().Pods(namespace).GetLogs(pod, &opts).DoRaw(lctx)
 	if err != nil {
 		return ""
 	}

@@ -29,7 +29,7 @@ func TestKubeDialerReachesTheAPIServer(t *testing.T) {
 	defer cancel()
 	err = portforward.Run(ctx, portforward.Config{
 		Namespace: ns, Service: "lightweight-monitoring-grafana", ServicePort: 80, Address: "127.0.0.1",
-		Pods: portforward.KubePods{Client: c.Typed}, Dial: dial, Notifier: n, Watchdog: time.Second,
+		Pods: portforward.KubePods{Client: kubetest.Typed(c)}, Dial: dial, Notifier: n, Watchdog: time.Second,
 	})
 	if err == nil || !strings.Contains(err.Error(), ns+"/grafana-a:3000") || !strings.Contains(err.Error(), "does not have a host assigned") {
 		t.Fatalf("Run = %v, want the API server's refusal for the unscheduled pod", err)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // Target is the pod a forward goes to.
@@ -67,6 +68,16 @@ type KubePods struct {
 	// WatchTimeout makes the API server end each watch after this long, so the
 	// pod is re-read now and then even if a watch silently stalls; 5m when zero.
 	WatchTimeout time.Duration
+}
+
+// NewKubePods is KubePods on its own clientset for cfg: the forward's
+// watches are the one place that needs client-go's watch API itself.
+func NewKubePods(cfg *rest.Config) (KubePods, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return KubePods{}, err
+	}
+	return KubePods{Client: cs}, nil
 }
 
 // Resolve implements Pods.

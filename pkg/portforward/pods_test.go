@@ -40,7 +40,7 @@ func createPod(t *testing.T, c *kube.Client, ns, name string, labels map[string]
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, err := c.Typed.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		out, err := kubetest.Typed(c).CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 		if err == nil {
 			return out
 		}
@@ -62,7 +62,7 @@ func createService(t *testing.T, c *kube.Client, ns, name string, selector map[s
 			Ports:    []corev1.ServicePort{{Name: "http-web", Port: port, TargetPort: target, Protocol: corev1.ProtocolTCP}},
 		},
 	}
-	if _, err := c.Typed.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,7 +79,7 @@ func markReady(t *testing.T, c *kube.Client, ns, selector string) {
 func setReady(t *testing.T, c *kube.Client, ns, name string, ready bool) {
 	t.Helper()
 	ctx := context.Background()
-	p, err := c.Typed.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	p, err := kubetest.Typed(c).CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func setReady(t *testing.T, c *kube.Client, ns, name string, ready bool) {
 			}
 		}
 	}
-	if _, err := c.Typed.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,7 +111,7 @@ func TestResolveMapsTheServicePortToThePod(t *testing.T) {
 	c := kubetest.Client(t)
 	ns := kubetest.Namespace(t, c)
 	ctx := context.Background()
-	pods := portforward.KubePods{Client: c.Typed}
+	pods := portforward.KubePods{Client: kubetest.Typed(c)}
 
 	createPod(t, c, ns, "grafana-a", grafanaLabels,
 		corev1.ContainerPort{Name: "metrics", ContainerPort: 9090},
@@ -147,7 +147,7 @@ func TestResolvePicksAReadyPodOnly(t *testing.T) {
 	c := kubetest.Client(t)
 	ns := kubetest.Namespace(t, c)
 	ctx := context.Background()
-	pods := portforward.KubePods{Client: c.Typed}
+	pods := portforward.KubePods{Client: kubetest.Typed(c)}
 	grafanaService(t, c, ns, "grafana-a")
 
 	_, err := pods.Resolve(ctx, ns, "lightweight-monitoring-grafana", 80)
@@ -175,7 +175,7 @@ func TestResolveExplainsWhatIsWrong(t *testing.T) {
 	c := kubetest.Client(t)
 	ns := kubetest.Namespace(t, c)
 	ctx := context.Background()
-	pods := portforward.KubePods{Client: c.Typed}
+	pods := portforward.KubePods{Client: kubetest.Typed(c)}
 	grafanaService(t, c, ns, "grafana-a")
 	markReady(t, c, ns, grafanaSelector)
 	createService(t, c, ns, "typo", grafanaLabels, 80, intstr.FromString("http"))
@@ -183,7 +183,7 @@ func TestResolveExplainsWhatIsWrong(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "external", Namespace: ns},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
 	}
-	if _, err := c.Typed.CoreV1().Services(ns).Create(ctx, noSelector, metav1.CreateOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().Services(ns).Create(ctx, noSelector, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -234,7 +234,7 @@ func TestInClusterExitsWhenThePodGoesAway(t *testing.T) {
 		want   []string // any of
 	}{
 		{"deleted", func(t *testing.T, ns string) {
-			if err := c.Typed.CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
+			if err := kubetest.Typed(c).CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"is being deleted", "was deleted"}},
@@ -242,7 +242,7 @@ func TestInClusterExitsWhenThePodGoesAway(t *testing.T) {
 			setReady(t, c, ns, "grafana-a", false)
 		}, []string{"is not Ready (ContainersNotReady)"}},
 		{"replaced by a pod of the same name", func(t *testing.T, ns string) {
-			if err := c.Typed.CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
+			if err := kubetest.Typed(c).CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			createPod(t, c, ns, "grafana-a", grafanaLabels, corev1.ContainerPort{Name: "http-web", ContainerPort: 3000})
@@ -251,7 +251,7 @@ func TestInClusterExitsWhenThePodGoesAway(t *testing.T) {
 		{"rolled out", func(t *testing.T, ns string) {
 			createPod(t, c, ns, "grafana-b", grafanaLabels, corev1.ContainerPort{Name: "http-web", ContainerPort: 3000})
 			markReady(t, c, ns, grafanaSelector)
-			if err := c.Typed.CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
+			if err := kubetest.Typed(c).CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"is being deleted", "was deleted"}},
@@ -260,7 +260,7 @@ func TestInClusterExitsWhenThePodGoesAway(t *testing.T) {
 			ns := kubetest.Namespace(t, c)
 			grafanaService(t, c, ns, "grafana-a")
 			markReady(t, c, ns, grafanaSelector)
-			r, _ := forwardInCluster(t, c, ns, c.Typed, 0)
+			r, _ := forwardInCluster(t, c, ns, kubetest.Typed(c), 0)
 
 			tc.change(t, ns)
 			err := r.waitExit(5 * time.Second)
@@ -279,11 +279,11 @@ func TestInClusterRestartForwardsToTheNewPod(t *testing.T) {
 	ns := kubetest.Namespace(t, c)
 	grafanaService(t, c, ns, "grafana-a")
 	markReady(t, c, ns, grafanaSelector)
-	r, _ := forwardInCluster(t, c, ns, c.Typed, 0)
+	r, _ := forwardInCluster(t, c, ns, kubetest.Typed(c), 0)
 
 	createPod(t, c, ns, "grafana-b", grafanaLabels, corev1.ContainerPort{Name: "http-web", ContainerPort: 3000})
 	markReady(t, c, ns, grafanaSelector)
-	if err := c.Typed.CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
+	if err := kubetest.Typed(c).CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.waitExit(5 * time.Second); err == nil {
@@ -293,7 +293,7 @@ func TestInClusterRestartForwardsToTheNewPod(t *testing.T) {
 	k := portforwardtest.NewKubelet(grafana(t))
 	r2 := start(t, portforward.Config{
 		Namespace: ns, Service: "lightweight-monitoring-grafana", ServicePort: 80,
-		Pods: portforward.KubePods{Client: c.Typed, Retry: 100 * time.Millisecond},
+		Pods: portforward.KubePods{Client: kubetest.Typed(c), Retry: 100 * time.Millisecond},
 	}, k)
 	addr := r2.waitReady()
 	if got := k.Targets(); len(got) != 1 || got[0].Pod != "grafana-b" {
@@ -404,7 +404,7 @@ func TestWatchTellsAReplacementByItsUID(t *testing.T) {
 	markReady(t, c, ns, grafanaSelector)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pods := portforward.KubePods{Client: c.Typed, Retry: 100 * time.Millisecond}
+	pods := portforward.KubePods{Client: kubetest.Typed(c), Retry: 100 * time.Millisecond}
 	got, err := pods.Resolve(ctx, ns, "lightweight-monitoring-grafana", 80)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/homelab-dev/homelab/pkg/alertmanager"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
@@ -123,12 +122,12 @@ func inCluster(f *cmdutil.Factory, cfg *config.Config) (alertmanager.API, error)
 		return alertmanager.API{}, err
 	}
 	logs := func(ctx context.Context) (string, error) {
-		pods, err := c.Typed.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=alertmanager"})
+		pods, err := c.Pods(ctx, m.Namespace, "app.kubernetes.io/name=alertmanager")
 		if err != nil {
 			return "", err
 		}
 		var all strings.Builder
-		for _, p := range pods.Items {
+		for _, p := range pods {
 			// The pod also runs the operator's config-reloader.
 			all.WriteString(c.ContainerLogs(ctx, m.Namespace, p.Name, "alertmanager", 300))
 		}

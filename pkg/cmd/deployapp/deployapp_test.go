@@ -82,7 +82,7 @@ func newBox(t *testing.T) *box {
 // kubelet marks pods Ready, or crash-looping (OOMKilled) for crashing builds.
 func (b *box) kubelet(ctx context.Context) {
 	for ctx.Err() == nil {
-		pods, err := b.kube.Typed.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{})
+		pods, err := kubetest.Typed(b.kube).CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{})
 		if err == nil {
 			for i := range pods.Items {
 				p := &pods.Items[i]
@@ -148,7 +148,7 @@ func (b *box) deploy(args ...string) (int, string, string) {
 
 func (b *box) deployment() *appsv1.Deployment {
 	b.t.Helper()
-	d, err := b.kube.Typed.AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{})
+	d, err := kubetest.Typed(b.kube).AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestDeployRedeployAndRollback(t *testing.T) {
 	// The dashboard is in the cluster where Grafana's sidecar finds it: it
 	// lists ConfigMaps with its label in every namespace.
 	sel := metav1.ListOptions{LabelSelector: dashboard.SidecarLabel + "=" + dashboard.SidecarLabelValue}
-	cms, err := b.kube.Typed.CoreV1().ConfigMaps(metav1.NamespaceAll).List(context.Background(), sel)
+	cms, err := kubetest.Typed(b.kube).CoreV1().ConfigMaps(metav1.NamespaceAll).List(context.Background(), sel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if code != tc.code || !strings.Contains(stderr, tc.want) {
 				t.Errorf("exit %d, want %d naming %q:\n%s", code, tc.code, tc.want, stderr)
 			}
-			if _, err := b.kube.Typed.AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{}); err == nil {
+			if _, err := kubetest.Typed(b.kube).AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{}); err == nil {
 				t.Error("bad input created the Deployment")
 			}
 		})
@@ -357,7 +357,7 @@ func TestDryRunShowsChangesAndAppliesNothing(t *testing.T) {
 			t.Errorf("dry run lacks %q:\n%s", want, out)
 		}
 	}
-	if _, err := b.kube.Typed.AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{}); err == nil {
+	if _, err := kubetest.Typed(b.kube).AppsV1().Deployments(b.ns).Get(context.Background(), "web-deployment", metav1.GetOptions{}); err == nil {
 		t.Error("dry run created the Deployment")
 	}
 	// After a deploy, a dry run with a changed setting shows the diff.

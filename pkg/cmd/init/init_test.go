@@ -356,7 +356,7 @@ func TestInitEndToEndThenNothingToDo(t *testing.T) {
 	if err != nil || len(rels) != 2 {
 		t.Fatalf("deployed releases: %d (%v), want the stack and the blackbox exporter", len(rels), err)
 	}
-	secret, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, "mon-"+m.ns[len(m.ns)-6:]+"-grafana-admin", metav1.GetOptions{})
+	secret, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).Get(ctx, "mon-"+m.ns[len(m.ns)-6:]+"-grafana-admin", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestInitEndToEndThenNothingToDo(t *testing.T) {
 		}
 	}
 	// The secret's password was not replaced.
-	again, _ := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret.Name, metav1.GetOptions{})
+	again, _ := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).Get(ctx, secret.Name, metav1.GetOptions{})
 	if string(again.Data[grafana.PasswordKey]) != password {
 		t.Error("a re-run replaced the Grafana password")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/homelab-dev/homelab/pkg/alertmanager"
@@ -33,7 +32,7 @@ type Deps struct {
 	Helm func() (*helm.Engine, error)
 	// K3s installs k3s; its Host is set by Plan.
 	K3s k3s.Installer
-	// IsRoot reports whether homelab runs as root.
+	// IsRoot reports whether homelab runs as root (the factory's answer).
 	IsRoot func() bool
 	// ShowPassword shows the generated Grafana password once.
 	ShowPassword grafana.ShowPassword
@@ -57,13 +56,9 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	}
 	// The units run homelab from where the self-install step puts it.
 	r = r.WithBinary(d.Self.Target())
-	files, err := r.All(cfg)
+	files, err := r.Render(cfg)
 	if err != nil {
 		return plan.Plan{}, err
-	}
-	data := map[string][]byte{}
-	for _, f := range files {
-		data[f.Path] = f.Data
 	}
 	h := d.Host
 	installer := d.K3s
@@ -76,8 +71,8 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	// Every step that creates something adds it to the record uninstall
 	// works from, right after it applied.
 	rec := &record.Recorder{Host: h}
-	file := func(path string, data []byte, mode fs.FileMode) plan.Step {
-		return rec.Wrap(plan.WriteFile(h, path, data, mode), record.FileWatch(h, path))
+	file := func(f render.File) plan.Step {
+		return rec.Wrap(plan.WriteFile(h, f.Path, f.Data, f.Mode), record.FileWatch(h, f.Path))
 	}
 	// The binary step comes first: homelab installed k3s only if it put the
 	// binary where there was none.
@@ -103,15 +98,15 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	}
 	steps = append(steps, amSteps...)
 	steps = append(steps,
-		file(layout.ValuesStack, data[layout.ValuesStack], 0o644),
+		file(files.StackValues),
 		rec.Wrap(helm.Step("kube-prometheus-stack", d.Helm, release(m.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.StackChart, Name: "kube-prometheus-stack", Version: m.ChartVersion},
-			data[layout.ValuesStack], d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Release)),
-		file(layout.ValuesBlackbox, data[layout.ValuesBlackbox], 0o644),
+			files.StackValues.Data, d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Release)),
+		file(files.BlackboxValues),
 		rec.Wrap(helm.Step("blackbox exporter", d.Helm, release(m.Blackbox.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.BlackboxChart, Name: "prometheus-blackbox-exporter", Version: m.Blackbox.ChartVersion},
-			data[layout.ValuesBlackbox], d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Blackbox.Release)),
-		rec.Wrap(systemd.UnitStep("Grafana port-forward", h, layout.PortForwardUnit, data[layout.PortForwardUnit]),
+			files.BlackboxValues.Data, d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Blackbox.Release)),
+		rec.Wrap(systemd.UnitStep("Grafana port-forward", h, files.PortForwardUnit.Path, files.PortForwardUnit.Data),
 			record.UnitWatch(h, layout.PortForwardUnit)),
 		portforward.WorkingStep(h, layout.PortForwardUnit, d.Timeout),
 	)
@@ -128,9 +123,9 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	}
 	steps = append(steps, tls...)
 	steps = append(steps,
-		rec.Wrap(nginx.Step(h, nginx.Site{Path: layout.NginxSite, Data: data[layout.NginxSite], Link: layout.NginxSiteLink,
-			LinkTarget: layout.NginxSiteTarget, Stamp: layout.NginxStamp}), siteWatch),
-		file(layout.EffectiveConfig, data[layout.EffectiveConfig], 0o600),
+		rec.Wrap(nginx.Step(h, nginx.Site{Path: files.NginxSite.Path, Data: files.NginxSite.Data, Link: files.NginxSiteLink.Path,
+			LinkTarget: files.NginxSiteLink.Link, Stamp: layout.NginxStamp}), siteWatch),
+		file(files.EffectiveConfig),
 	)
 	return plan.Plan{Name: "init", Steps: steps}, nil
 }
@@ -141,7 +136,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 // the applied copy of homelab.yaml, which holds no secrets, keeps the file
 // the last init wrote.
 func alertmanagerSteps(cfg *config.Config, h host.Host, client func() (*kube.Client, error), rec *record.Recorder,
-	file func(string, []byte, fs.FileMode) plan.Step) ([]plan.Step, error) {
+	file func(render.File) plan.Step) ([]plan.Step, error) {
 	m := cfg.Monitoring
 	secret := func(src alertmanager.Source) plan.Step {
 		return rec.Wrap(alertmanager.SecretStep(client, m.Namespace, m.AlertmanagerConfigSecret(), src, len(cfg.Alerts.Notify)),
@@ -154,7 +149,7 @@ func alertmanagerSteps(cfg *config.Config, h host.Host, client func() (*kube.Cli
 	if err != nil {
 		return nil, err
 	}
-	return []plan.Step{file(layout.AlertmanagerConfig, data, 0o600), secret(alertmanager.Rendered(data))}, nil
+	return []plan.Step{file(render.File{Path: layout.AlertmanagerConfig, Mode: 0o600, Data: data}), secret(alertmanager.Rendered(data))}, nil
 }
 
 func release(name, namespace string, src helm.Source, values []byte, timeout time.Duration) func() (helm.Release, error) {

@@ -25,6 +25,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/k3s"
 	"github.com/homelab-dev/homelab/pkg/kube"
+	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/selfinstall"
@@ -100,7 +101,7 @@ func TestInitRecordsWhatItCreated(t *testing.T) {
 	if info, statErr := os.Stat(m.h.Path(layout.AlertmanagerConfig)); err != nil || statErr != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("%s: %v %v, want mode 0600", layout.AlertmanagerConfig, err, statErr)
 	}
-	amSecret, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(context.Background(), stack+"-alertmanager-homelab", metav1.GetOptions{})
+	amSecret, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).Get(context.Background(), stack+"-alertmanager-homelab", metav1.GetOptions{})
 	if err != nil || !bytes.Equal(amSecret.Data["alertmanager.yaml"], amFile) || len(amFile) == 0 {
 		t.Errorf("Alertmanager Secret: %v; its alertmanager.yaml differs from %s", err, layout.AlertmanagerConfig)
 	}
@@ -172,7 +173,7 @@ func ensureFixtureCRD(t *testing.T, c *kube.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Dynamic.Resource(kube.CRDResource).Create(context.Background(), objs[0], metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := kubetest.Dynamic(c).Resource(kube.CRDResource).Create(context.Background(), objs[0], metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 }
@@ -233,7 +234,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	}
 	crdName := crd + "s.monitoring.coreos.com"
 	t.Cleanup(func() {
-		_ = m.kube.Dynamic.Resource(kube.CRDResource).Delete(context.Background(), crdName, metav1.DeleteOptions{})
+		_ = kubetest.Dynamic(m.kube).Resource(kube.CRDResource).Delete(context.Background(), crdName, metav1.DeleteOptions{})
 	})
 	// A site of the user's was where homelab writes its own.
 	const mine = "# the user's own site\nserver { listen 8080; }\n"
@@ -290,10 +291,10 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 		t.Errorf("the homelab binary init installed is still at %s", layout.Binary)
 	}
 	_, _, secret := m.names()
-	if _, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); err != nil {
+	if _, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); err != nil {
 		t.Errorf("the Grafana admin Secret was deleted without --delete-data: %v", err)
 	}
-	if _, err := m.kube.Dynamic.Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
+	if _, err := kubetest.Dynamic(m.kube).Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
 		t.Errorf("the CRD was deleted without --crds: %v", err)
 	}
 	if got := strings.Join(keys(m.record()), " "); got != fmt.Sprintf("apt-package:nginx k3s k3s-link:/usr/local/bin/kubectl k3s-link:/usr/local/bin/crictl k3s-link:/usr/local/bin/ctr secret:%s/%s", m.ns, secret) {
@@ -341,10 +342,10 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 			t.Errorf("%s is still there (%v)", p, err)
 		}
 	}
-	if _, err := m.kube.Typed.CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).Get(ctx, secret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Secret: %v, want it deleted", err)
 	}
-	if got, err := m.kube.Dynamic.Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err == nil && got.GetDeletionTimestamp() == nil {
+	if got, err := kubetest.Dynamic(m.kube).Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err == nil && got.GetDeletionTimestamp() == nil {
 		t.Error("the CRD was not deleted")
 	}
 	if !strings.Contains(stderr, "keep running until the next reboot") {

@@ -176,6 +176,10 @@ func run(ctx context.Context, opts *Options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("port-forward dialer: %w", err)
 	}
+	pods, err := forward.NewKubePods(client.RESTConfig())
+	if err != nil {
+		return fmt.Errorf("port-forward pods: %w", err)
+	}
 	watchdog, err := opts.Watchdog()
 	if err != nil {
 		// A malformed WATCHDOG_USEC is systemd's business: forward anyway,
@@ -189,7 +193,7 @@ func run(ctx context.Context, opts *Options, log *slog.Logger) error {
 		ServicePort:  opts.ServicePort,
 		Address:      opts.Address,
 		LocalPort:    opts.LocalPort,
-		Pods:         forward.KubePods{Client: client.Typed},
+		Pods:         pods,
 		Dial:         dial,
 		Notifier:     opts.Notifier,
 		Watchdog:     watchdog,

@@ -222,7 +222,7 @@ func TestAgainstTheCluster(t *testing.T) {
 		t.Errorf("%d watchdog pings in 500ms at a 200ms WatchdogSec", n)
 	}
 
-	if err := c.Typed.CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
+	if err := kubetest.Typed(c).CoreV1().Pods(ns).Delete(ctx, "grafana-a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -268,7 +268,7 @@ func grafanaService(t *testing.T, c *kube.Client, ns string) {
 			{Name: "http-web", Port: 80, TargetPort: intstr.FromString("http-web")},
 		}},
 	}
-	if _, err := c.Typed.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	if _, err := kubetest.Typed(c).CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	pod := &corev1.Pod{
@@ -278,7 +278,7 @@ func grafanaService(t *testing.T, c *kube.Client, ns string) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := c.Typed.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		_, err := kubetest.Typed(c).CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 		if err == nil {
 			return
 		}

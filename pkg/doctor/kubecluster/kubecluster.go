@@ -5,7 +5,6 @@ package kubecluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,8 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/homelab-dev/homelab/pkg/doctor"
@@ -73,25 +70,17 @@ func notFound(err error, what string) error {
 
 // ServerVersion asks GET /version.
 func (c *Cluster) ServerVersion(ctx context.Context) (string, error) {
-	body, err := c.kube.Typed.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
-	if err != nil {
-		return "", err
-	}
-	var info version.Info
-	if err := json.Unmarshal(body, &info); err != nil {
-		return "", fmt.Errorf("decode /version: %w", err)
-	}
-	return info.GitVersion, nil
+	return c.kube.ServerVersion(ctx)
 }
 
 // Nodes lists the nodes, by name, with their Ready condition.
 func (c *Cluster) Nodes(ctx context.Context) ([]doctor.Node, error) {
-	list, err := c.kube.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	list, err := c.kube.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	nodes := make([]doctor.Node, 0, len(list.Items))
-	for _, n := range list.Items {
+	nodes := make([]doctor.Node, 0, len(list))
+	for _, n := range list {
 		node := doctor.Node{Name: n.Name, Reason: "NoReadyCondition", Message: "the kubelet has not reported Ready yet"}
 		for _, cond := range n.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
@@ -153,13 +142,13 @@ func (c *Cluster) Release(ctx context.Context, namespace, name string) (doctor.R
 
 // Pods lists the pods in namespace that match selector, by name.
 func (c *Cluster) Pods(ctx context.Context, namespace, selector string) ([]doctor.Pod, error) {
-	list, err := c.kube.Typed.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	list, err := c.kube.Pods(ctx, namespace, selector)
 	if err != nil {
 		return nil, err
 	}
-	pods := make([]doctor.Pod, 0, len(list.Items))
-	for i := range list.Items {
-		pods = append(pods, convertPod(&list.Items[i]))
+	pods := make([]doctor.Pod, 0, len(list))
+	for i := range list {
+		pods = append(pods, convertPod(&list[i]))
 	}
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	return pods, nil
@@ -195,7 +184,7 @@ func convertPod(p *corev1.Pod) doctor.Pod {
 
 // Deployment is a Deployment's rollout state and the pods its selector matches.
 func (c *Cluster) Deployment(ctx context.Context, namespace, name string) (doctor.Deployment, error) {
-	d, err := c.kube.Typed.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	d, err := c.kube.Deployment(ctx, namespace, name)
 	if err != nil {
 		return doctor.Deployment{}, notFound(err, "Deployment "+namespace+"/"+name)
 	}
@@ -219,28 +208,21 @@ func (c *Cluster) Deployment(ctx context.Context, namespace, name string) (docto
 // CRDEstablished reports whether the CustomResourceDefinition exists and is
 // Established.
 func (c *Cluster) CRDEstablished(ctx context.Context, name string) (bool, error) {
-	u, err := c.kube.Dynamic.Resource(kube.CRDResource).Get(ctx, name, metav1.GetOptions{})
+	ok, err := c.kube.CRDEstablished(ctx, name)
 	if err != nil {
 		return false, notFound(err, "CustomResourceDefinition "+name)
 	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Established" && m["status"] == "True" {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ok, nil
 }
 
 // Services lists the Services in namespace that match selector.
 func (c *Cluster) Services(ctx context.Context, namespace, selector string) ([]doctor.Service, error) {
-	list, err := c.kube.Typed.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	list, err := c.kube.Services(ctx, namespace, selector)
 	if err != nil {
 		return nil, err
 	}
-	svcs := make([]doctor.Service, 0, len(list.Items))
-	for _, s := range list.Items {
+	svcs := make([]doctor.Service, 0, len(list))
+	for _, s := range list {
 		svc := doctor.Service{Name: s.Name, Namespace: s.Namespace, Labels: s.Labels}
 		for _, p := range s.Spec.Ports {
 			svc.Ports = append(svc.Ports, doctor.ServicePort{Name: p.Name, Port: p.Port})

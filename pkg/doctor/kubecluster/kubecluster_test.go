@@ -126,13 +126,13 @@ func (e *env) createApp(t *testing.T, cfg *config.Config) string {
 			},
 		},
 	}
-	if _, err := e.kube.Typed.AppsV1().Deployments(e.app).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+	if _, err := kubetest.Typed(e.kube).AppsV1().Deployments(e.app).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	selector := "app=" + cfg.App.Name
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		pods, err := e.kube.Typed.CoreV1().Pods(e.app).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		pods, err := kubetest.Typed(e.kube).CoreV1().Pods(e.app).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err == nil && len(pods.Items) > 0 {
 			return selector
 		}
@@ -235,14 +235,14 @@ func TestNodeReadyAndNotReady(t *testing.T) {
 
 	// The kubelet stops reporting Ready.
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := e.kube.Typed.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		cur, err := kubetest.Typed(e.kube).CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		now := metav1.Now()
 		cur.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady",
 			Message: "PLEG is not healthy", LastHeartbeatTime: now, LastTransitionTime: now}}
-		_, err = e.kube.Typed.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		_, err = kubetest.Typed(e.kube).CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
@@ -325,7 +325,7 @@ func TestHelmReleasesDeployedMissingFailed(t *testing.T) {
 	expect(t, res, "monitoring.pods", doctor.StatusOK, "pods Ready in "+e.mon)
 
 	// A failed upgrade leaves a failed latest revision.
-	store := storage.Init(driver.NewSecrets(e.kube.Typed.CoreV1().Secrets(e.mon)))
+	store := storage.Init(driver.NewSecrets(kubetest.Typed(e.kube).CoreV1().Secrets(e.mon)))
 	last, err := store.Last(m.Blackbox.Release)
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +347,7 @@ func TestHelmReleasesDeployedMissingFailed(t *testing.T) {
 func (e *env) serviceAt(t *testing.T, name string, labels map[string]string, svcPort int32) {
 	t.Helper()
 	ctx := context.Background()
-	core := e.kube.Typed.CoreV1()
+	core := kubetest.Typed(e.kube).CoreV1()
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http-web", Port: svcPort}}}}
 	if _, err := core.Services(e.mon).Create(ctx, svc, metav1.CreateOptions{}); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/homelab-dev/homelab/pkg/kube"
@@ -43,7 +45,7 @@ func Namespace(t testing.TB, c *kube.Client) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = c.Typed.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = Typed(c).CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	return name
 }
@@ -113,7 +115,7 @@ func MarkPodsCrashLooping(ctx context.Context, c *kube.Client, namespace, select
 }
 
 func updatePods(ctx context.Context, c *kube.Client, namespace, selector string, mutate func(*corev1.Pod)) (int, error) {
-	pods, err := c.Typed.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	pods, err := Typed(c).CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return 0, err
 	}
@@ -124,7 +126,7 @@ func updatePods(ctx context.Context, c *kube.Client, namespace, selector string,
 			continue
 		}
 		mutate(p)
-		if _, err := c.Typed.CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		if _, err := Typed(c).CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 			return n, fmt.Errorf("kubelet stand-in: update status of pod %s: %w", p.Name, err)
 		}
 		n++
@@ -138,13 +140,13 @@ func KeepPodsReady(ctx context.Context, c *kube.Client, namespace, selector stri
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		pods, err := c.Typed.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		pods, err := Typed(c).CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err == nil {
 			for i := range pods.Items {
 				p := &pods.Items[i]
 				if p.DeletionTimestamp == nil && !isReady(p) {
 					markReady(p)
-					_, _ = c.Typed.CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+					_, _ = Typed(c).CoreV1().Pods(namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 				}
 			}
 		}
@@ -173,20 +175,20 @@ func RegisterReadyNode(t testing.TB, c *kube.Client, name string) {
 	t.Helper()
 	ctx := context.Background()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	created, err := c.Typed.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	created, err := Typed(c).CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Typed.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = Typed(c).CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	// The node controller edits new nodes too: retry on conflicts.
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := c.Typed.CoreV1().Nodes().Get(ctx, created.Name, metav1.GetOptions{})
+		cur, err := Typed(c).CoreV1().Nodes().Get(ctx, created.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		now := metav1.Now()
 		cur.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}
-		_, err = c.Typed.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		_, err = Typed(c).CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
@@ -200,7 +202,7 @@ func RegisterReadyNode(t testing.TB, c *kube.Client, name string) {
 // time, and a namespace being deleted keeps its Services for a while.
 func FreeClusterIP(t testing.TB, c *kube.Client) string {
 	t.Helper()
-	svcs, err := c.Typed.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
+	svcs, err := Typed(c).CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatalf("list services: %v", err)
 	}
@@ -217,4 +219,24 @@ func FreeClusterIP(t testing.TB, c *kube.Client) string {
 			return ip
 		}
 	}
+}
+
+// Typed is a clientset for c's cluster, for the fixtures tests set up that
+// homelab itself never makes (nodes, pod status, Deployments by hand, ...):
+// homelab's own code goes through kube.Client's verbs.
+func Typed(c *kube.Client) kubernetes.Interface {
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		panic(fmt.Sprintf("kubetest: clientset for %s: %v", c.RESTConfig().Host, err))
+	}
+	return cs
+}
+
+// Dynamic is a dynamic client for c's cluster, for test fixtures.
+func Dynamic(c *kube.Client) dynamic.Interface {
+	d, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		panic(fmt.Sprintf("kubetest: dynamic client for %s: %v", c.RESTConfig().Host, err))
+	}
+	return d
 }

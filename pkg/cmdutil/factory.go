@@ -52,6 +52,9 @@ type Factory struct {
 	Kube func() (*kube.Client, error)
 	// Helm returns the Helm engine for the cluster.
 	Helm func() (*helm.Engine, error)
+	// IsRoot reports whether homelab runs with root's privileges (euid 0);
+	// tests replace it.
+	IsRoot func() bool
 }
 
 // Logger is where diagnostic lines go: stderr, at debug level with
@@ -91,7 +94,7 @@ func (f *Factory) HostPath(p string) string {
 
 // New returns a Factory over the real machine.
 func New(ios *iostreams.IOStreams, version string) *Factory {
-	f := &Factory{IOStreams: ios, Now: time.Now, Executable: executable}
+	f := &Factory{IOStreams: ios, Now: time.Now, Executable: executable, IsRoot: func() bool { return os.Geteuid() == 0 }}
 	f.stampBuild(version, readBuildInfo())
 	f.Host = func() host.Host {
 		return &host.Local{Root: f.Root, BackupDir: layout.BackupDir, Now: f.Now, NoBackupUnder: []string{layout.StateDir}}

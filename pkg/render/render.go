@@ -52,34 +52,62 @@ func (r *Renderer) WithBinary(path string) *Renderer {
 	return &c
 }
 
-// All renders every file init writes, in the order it writes them. The
-// app's objects come from its chart (pkg/deploy).
-func (r *Renderer) All(cfg *config.Config) ([]File, error) {
-	var files []File
+// Set is every file init writes, each by what it is, so that a step takes
+// the file it writes by name and a file that is not rendered cannot be
+// written empty.
+type Set struct {
+	StackValues     File
+	BlackboxValues  File
+	PortForwardUnit File
+	NginxSite       File
+	// NginxSiteLink enables the site (a link, no data).
+	NginxSiteLink File
+	// EffectiveConfig is the applied configuration, secrets left out (0600).
+	EffectiveConfig File
+}
+
+// Files are s's files in the order init writes them.
+func (s Set) Files() []File {
+	return []File{s.StackValues, s.BlackboxValues, s.PortForwardUnit, s.NginxSite, s.NginxSiteLink, s.EffectiveConfig}
+}
+
+// Render renders every file init writes. The app's objects come from its
+// chart (pkg/deploy).
+func (r *Renderer) Render(cfg *config.Config) (Set, error) {
+	var s Set
 	for _, f := range []struct {
+		into     *File
 		path     string
-		mode     fs.FileMode
 		template string
 		data     any
 	}{
-		{layout.ValuesStack, 0o644, "kube-prometheus-stack.yaml.tmpl", valuesView(cfg)},
-		{layout.ValuesBlackbox, 0o644, "prometheus-blackbox-exporter.yaml.tmpl", valuesView(cfg)},
-		{layout.PortForwardUnit, 0o644, "grafana-portforward.service.tmpl", unitView(cfg, r.binary)},
-		{layout.NginxSite, 0o644, "nginx-site.conf.tmpl", nginxView(cfg)},
+		{&s.StackValues, layout.ValuesStack, "kube-prometheus-stack.yaml.tmpl", valuesView(cfg)},
+		{&s.BlackboxValues, layout.ValuesBlackbox, "prometheus-blackbox-exporter.yaml.tmpl", valuesView(cfg)},
+		{&s.PortForwardUnit, layout.PortForwardUnit, "grafana-portforward.service.tmpl", unitView(cfg, r.binary)},
+		{&s.NginxSite, layout.NginxSite, "nginx-site.conf.tmpl", nginxView(cfg)},
 	} {
 		data, err := r.execute(f.template, f.data)
 		if err != nil {
-			return nil, err
+			return Set{}, err
 		}
-		files = append(files, File{Path: f.path, Mode: f.mode, Data: data})
+		*f.into = File{Path: f.path, Mode: 0o644, Data: data}
 	}
-	files = append(files, File{Path: layout.NginxSiteLink, Mode: 0o777, Link: layout.NginxSiteTarget})
+	s.NginxSiteLink = File{Path: layout.NginxSiteLink, Mode: 0o777, Link: layout.NginxSiteTarget}
 	eff, err := EffectiveConfig(cfg)
+	if err != nil {
+		return Set{}, err
+	}
+	s.EffectiveConfig = File{Path: layout.EffectiveConfig, Mode: 0o600, Data: eff}
+	return s, nil
+}
+
+// All renders every file init writes, in the order it writes them.
+func (r *Renderer) All(cfg *config.Config) ([]File, error) {
+	s, err := r.Render(cfg)
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, File{Path: layout.EffectiveConfig, Mode: 0o600, Data: eff})
-	return files, nil
+	return s.Files(), nil
 }
 
 // CertbotBootstrapSite is the Nginx site used in tls.mode certbot before the

@@ -117,6 +117,26 @@ func TestEveryFileHasItsHostPathAndMode(t *testing.T) {
 	}
 }
 
+// TestEveryFileOfTheSetHasContent: init writes each file of the Set by
+// name, so a file the Set forgot would be written empty; every one has its
+// path and either content or a link target.
+func TestEveryFileOfTheSetHasContent(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := renderConfig(t, "default")
+	set, err := r.Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range set.Files() {
+		if f.Path == "" || (len(f.Data) == 0) == (f.Link == "") {
+			t.Errorf("file %d of the set: path %q, %d bytes, link %q: want a path and either content or a link", i, f.Path, len(f.Data), f.Link)
+		}
+	}
+}
+
 // TestValues checks the chart values that avoid the known traps.
 func TestValues(t *testing.T) {
 	for name := range configs {

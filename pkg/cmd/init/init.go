@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -117,7 +116,7 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		opts.Deps.Kube, opts.Deps.Helm = f.Kube, f.Helm
 		opts.Deps.K3s.HTTP = f.HTTP
 		if opts.Deps.IsRoot == nil {
-			opts.Deps.IsRoot = func() bool { return os.Geteuid() == 0 }
+			opts.Deps.IsRoot = f.IsRoot
 		}
 		opts.notices = &heldNotices{w: opts.IO.ErrOut}
 		opts.Deps.ShowPassword = showPasswordOnce(opts.IO, opts.notices)

@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/homelab-dev/homelab/pkg/app.version=$(VERSION) \
 	-X github.com/homelab-dev/homelab/pkg/cmdutil.buildCommit=$(COMMIT) \
 	-X github.com/homelab-dev/homelab/pkg/cmdutil.buildDate=$(DATE)
 
-.PHONY: build test testenv testenv-down lint fmt bench deps e2e fuzz
+.PHONY: build test testenv testenv-down lint fmt bench deps e2e fuzz release-snapshot release-test
 
 TESTENV := bash .ci/testenv/testenv
 
@@ -71,6 +71,25 @@ fmt:
 
 bench: testenv
 	eval "$$($(TESTENV) env)" && $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# goreleaser, built once per version into a cache CI keeps (~/.cache), not
+# into go.mod: the product's module graph stays its own.
+GORELEASER_VERSION := v2.15.1
+GORELEASER := $(HOME)/.cache/homelab-tools/goreleaser-$(GORELEASER_VERSION)/bin/goreleaser
+
+$(GORELEASER):
+	GOBIN=$(dir $@) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+# Everything a release would publish (archives, checksums, .deb and .rpm for
+# linux amd64 and arm64) built into dist/; nothing is published or signed,
+# and nothing is fetched but Go modules.
+release-snapshot: $(GORELEASER)
+	$(GORELEASER) release --snapshot --clean --skip=sign,sbom,docker,ko,snapcraft
+
+# Inspects dist/'s .deb and installs it with dpkg into a throwaway root
+# (pkg/release); needs make release-snapshot first.
+release-test:
+	$(GO) test -tags release -count=1 ./pkg/release
 
 # Debian packages the tests run for real (see .ci/run).
 deps:

@@ -89,9 +89,9 @@ func ValuesFromYAML(data []byte) (map[string]any, error) {
 	return v, nil
 }
 
-// ActionConfig is a Helm action configuration for namespace (release
-// storage in Secrets), for callers that read releases directly (doctor).
-func (e *Engine) ActionConfig(namespace string) (*action.Configuration, error) {
+// actionConfig is a Helm action configuration for namespace (release
+// storage in Secrets).
+func (e *Engine) actionConfig(namespace string) (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	kubeconfig, ns := e.Kubeconfig, namespace
 	flags.KubeConfig, flags.Namespace = &kubeconfig, &ns
@@ -116,7 +116,7 @@ func (e *Engine) ActionConfig(namespace string) (*action.Configuration, error) {
 // State compares the deployed release with r. It only reads from the cluster
 // and never downloads the chart.
 func (e *Engine) State(ctx context.Context, r Release) (State, error) {
-	cfg, err := e.ActionConfig(r.Namespace)
+	cfg, err := e.actionConfig(r.Namespace)
 	if err != nil {
 		return State{}, err
 	}
@@ -164,7 +164,7 @@ func (e *Engine) Apply(ctx context.Context, r Release) (Outcome, error) {
 	if st.UpToDate {
 		return Outcome{Action: "up to date", Revision: st.Revision}, nil
 	}
-	cfg, err := e.ActionConfig(r.Namespace)
+	cfg, err := e.actionConfig(r.Namespace)
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -57,7 +57,7 @@ type Revision struct {
 // History lists the release's revisions, newest first; none when the
 // release is not installed.
 func (e *Engine) History(ctx context.Context, name, namespace string) ([]Revision, error) {
-	cfg, err := e.ActionConfig(namespace)
+	cfg, err := e.actionConfig(namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (e *Engine) History(ctx context.Context, name, namespace string) ([]Revisio
 // before, as Apply does. It returns the new revision's number. Choosing the
 // revision is the caller's (deploy.RollbackPlan picks the last working one).
 func (e *Engine) Rollback(ctx context.Context, r Release, revision int) (int, error) {
-	cfg, err := e.ActionConfig(r.Namespace)
+	cfg, err := e.actionConfig(r.Namespace)
 	if err != nil {
 		return 0, err
 	}
@@ -235,7 +235,7 @@ func (e *Engine) Last(ctx context.Context, name, namespace string) (rev Revision
 // Uninstall removes the release and waits until its resources are gone. A
 // release that is not there is not an error.
 func (e *Engine) Uninstall(ctx context.Context, name, namespace string, timeout time.Duration) error {
-	cfg, err := e.ActionConfig(namespace)
+	cfg, err := e.actionConfig(namespace)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/certbot"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/grafana"
-	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/helm/helmtest"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
@@ -347,14 +346,10 @@ func TestInitEndToEndThenNothingToDo(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	e := &helm.Engine{Kubeconfig: testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"), Kube: m.kube, Home: t.TempDir()}
-	cfg, err := e.ActionConfig(m.ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rels, err := cfg.Releases.ListDeployed()
-	if err != nil || len(rels) != 2 {
-		t.Fatalf("deployed releases: %d (%v), want the stack and the blackbox exporter", len(rels), err)
+	// Helm keeps a release's revisions in Secrets labelled owner=helm and its status.
+	rels, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,status=deployed"})
+	if err != nil || len(rels.Items) != 2 {
+		t.Fatalf("deployed releases: %d (%v), want the stack and the blackbox exporter", len(rels.Items), err)
 	}
 	secret, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).Get(ctx, "mon-"+m.ns[len(m.ns)-6:]+"-grafana-admin", metav1.GetOptions{})
 	if err != nil {

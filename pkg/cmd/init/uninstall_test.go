@@ -18,7 +18,6 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/app"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
-	"github.com/homelab-dev/homelab/pkg/helm"
 	"github.com/homelab-dev/homelab/pkg/helm/helmtest"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
@@ -209,16 +208,12 @@ func (m *machine) expectUninstall() {
 
 func (m *machine) releases(t *testing.T) int {
 	t.Helper()
-	e := &helm.Engine{Kubeconfig: testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"), Kube: m.kube, Home: t.TempDir()}
-	cfg, err := e.ActionConfig(m.ns)
+	// Helm keeps a release's revisions in Secrets labelled owner=helm and its status.
+	rels, err := kubetest.Typed(m.kube).CoreV1().Secrets(m.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,status=deployed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rels, err := cfg.Releases.ListDeployed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(rels)
+	return len(rels.Items)
 }
 
 func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {

@@ -123,6 +123,12 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 		{"flag app port not a number", "", []string{"--app-port", "abc"}, []string{"--app-port", "abc"}},
 		{"flag tls mode", "", []string{"--tls-mode", "auto"}, []string{"tls.mode", "from --tls-mode"}},
 		{"flag image", "", []string{"--app-image", "a b"}, []string{"app.image", "from --app-image"}},
+		{"set unknown key", "", []string{"--set", "app.portt=1"}, []string{"app.portt", "unknown key", "from --set"}},
+		{"set wrong type", "", []string{"--set", "app.replicas=two"}, []string{"app.replicas", "whole number", "from --set"}},
+		{"set not KEY=VALUE", "", []string{"--set", "app.port"}, []string{"--set", "KEY=VALUE"}},
+		{"set a list item", "", []string{"--set", "alerts.notify[0].webhook.url=http://x"}, []string{"alerts.notify[0].webhook.url", "homelab.yaml"}},
+		{"set value not YAML", "", []string{"--set", "app.command=[pnpm"}, []string{"app.command", "not valid YAML"}},
+		{"set invalid value", "", []string{"--set", "app.replicas=99"}, []string{"app.replicas", "from --set"}},
 		{"unknown flag", "", []string{"--domian", "x.example.com"}, []string{"unknown flag: --domian"}},
 		{"missing config file", "", []string{"--config", "/nonexistent/homelab.yaml"}, []string{"--config", "cannot read /nonexistent/homelab.yaml"}},
 		// Issue 12, classes 1, 6 and 9.

@@ -177,6 +177,34 @@ func TestRenderToStdout(t *testing.T) {
 	}
 }
 
+// TestSetReachesAnyKey: --set goes through the decoder homelab.yaml goes
+// through, so any key can be set, typed as in the file, later ones winning,
+// and the command says which keys the flags set.
+func TestSetReachesAnyKey(t *testing.T) {
+	root := t.TempDir()
+	code, _, stderr := run(t, "render", "--root", root, "--domain", "blog.example.com",
+		"--set", "monitoring.grafana.path=/dash", "--set", "app.replicas=3", "--set", "app.replicas=2", "--set", "app.command=[pnpm, start]")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "with --domain, --set monitoring.grafana.path, --set app.replicas, --set app.command") {
+		t.Errorf("the configuration line does not name the flags:\n%s", stderr)
+	}
+	site, err := os.ReadFile(filepath.Join(root, "etc/nginx/sites-available/homelab.conf"))
+	if err != nil || !strings.Contains(string(site), "location /dash/") {
+		t.Errorf("--set monitoring.grafana.path=/dash did not reach the Nginx site (%v):\n%s", err, site)
+	}
+	eff, err := os.ReadFile(filepath.Join(root, "etc/homelab/homelab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"replicas: 2", "- pnpm", "- start", "path: /dash"} {
+		if !strings.Contains(string(eff), want) {
+			t.Errorf("applied configuration lacks %q:\n%s", want, eff)
+		}
+	}
+}
+
 func TestEffectiveConfigRoundTrips(t *testing.T) {
 	root := t.TempDir()
 	if code, _, stderr := run(t, "render", "--root", root, "--domain", "blog.example.com", "--app-port", "8080"); code != 0 {

@@ -3,12 +3,14 @@
 package cmdutil
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -146,7 +148,14 @@ func (f *Factory) OnRealRoot() bool { return f.Root == "" || f.Root == "/" }
 // Config resolves the configuration: --config, else ./homelab.yaml, else
 // the configuration the last init applied on this host (under --root), else
 // the embedded defaults; then flags.
-func (f *Factory) Config(o config.Overrides) (*config.Loaded, error) {
+func (f *Factory) Config(flags *ConfigFlags) (*config.Loaded, error) {
+	var o config.Overrides
+	if flags != nil {
+		var err error
+		if o, err = flags.Overrides(); err != nil {
+			return nil, err
+		}
+	}
 	return config.Load(config.Options{Path: f.ConfigPath, FallbackPath: "homelab.yaml",
 		AppliedPath: layout.EffectiveConfig, ReadApplied: f.Host().ReadFile, Overrides: o})
 }
@@ -157,46 +166,53 @@ func SayConfig(w io.Writer, l *config.Loaded) {
 	fmt.Fprintf(w, "Configuration: %s\n", l.Describe())
 }
 
-// ConfigFlags are the flags that override configuration keys.
+// ConfigFlags are the flags that set configuration keys: one flag of its own
+// for each key in config.Flags, and --set KEY=VALUE for any key. Their
+// values go through the same decoder as homelab.yaml.
 type ConfigFlags struct {
-	domain, email, appImage, tlsMode string
-	appPort                          int
-	cmd                              *cobra.Command
+	values map[string]*string
+	set    []string
+	cmd    *cobra.Command
 }
 
-// AddConfigFlags registers --domain, --email, --app-image, --app-port and
-// --tls-mode on cmd.
+// AddConfigFlags registers config.Flags and --set on cmd.
 func AddConfigFlags(cmd *cobra.Command) *ConfigFlags {
-	c := &ConfigFlags{cmd: cmd}
+	c := &ConfigFlags{cmd: cmd, values: map[string]*string{}}
 	fl := cmd.Flags()
-	fl.StringVar(&c.domain, "domain", "", "public DNS name of the server (config: domain)")
-	fl.StringVar(&c.email, "email", "", "contact e-mail for Let's Encrypt (config: email)")
-	fl.StringVar(&c.appImage, "app-image", "", "the app's image reference, like nextjs-app:latest (config: app.image)")
-	fl.IntVar(&c.appPort, "app-port", 0, "port the app listens on in its container (config: app.port)")
-	fl.StringVar(&c.tlsMode, "tls-mode", "", "none, certbot or files (config: tls.mode)")
+	for _, f := range config.Flags {
+		v := new(string)
+		c.values[f.Name] = v
+		fl.StringVar(v, f.Name, "", f.Help+" (config: "+f.Key+")")
+	}
+	fl.StringArrayVar(&c.set, "set", nil, "set any configuration key, like --set app.replicas=2 or --set 'app.command=[pnpm, start]' (the value is YAML, as in homelab.yaml; repeatable)")
 	return c
 }
 
-// Overrides returns the flags the user set.
-func (c *ConfigFlags) Overrides() config.Overrides {
+// Overrides returns the keys the user set, flags of their own first, then
+// each --set in order (a later one wins).
+func (c *ConfigFlags) Overrides() (config.Overrides, error) {
 	var o config.Overrides
 	fl := c.cmd.Flags()
-	if fl.Changed("domain") {
-		o.Domain = &c.domain
+	for _, f := range config.Flags {
+		if !fl.Changed(f.Name) {
+			continue
+		}
+		// A flag of its own takes its value literally (a JSON string is a
+		// quoted YAML scalar), except a number flag's.
+		value, _ := json.Marshal(*c.values[f.Name])
+		if f.Number {
+			value = []byte(*c.values[f.Name])
+		}
+		o = append(o, config.Setting{Key: f.Key, Value: string(value), Flag: "--" + f.Name})
 	}
-	if fl.Changed("email") {
-		o.Email = &c.email
+	for _, kv := range c.set {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(key) == "" {
+			return nil, FlagErrorf("invalid value %q for --set: want KEY=VALUE, like --set app.replicas=2", kv)
+		}
+		o = append(o, config.Setting{Key: strings.TrimSpace(key), Value: value, Flag: "--set"})
 	}
-	if fl.Changed("app-image") {
-		o.AppImage = &c.appImage
-	}
-	if fl.Changed("app-port") {
-		o.AppPort = &c.appPort
-	}
-	if fl.Changed("tls-mode") {
-		o.TLSMode = &c.tlsMode
-	}
-	return o
+	return o, nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

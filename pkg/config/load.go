@@ -71,13 +71,35 @@ type Options struct {
 	Overrides   Overrides
 }
 
-// Overrides are the values set by command-line flags; nil means not set.
-type Overrides struct {
-	Domain   *string
-	Email    *string
-	AppImage *string
-	AppPort  *int
-	TLSMode  *string
+// Overrides are the values set on the command line, in the order given;
+// later ones win.
+type Overrides []Setting
+
+// Setting is one configuration key set on the command line.
+type Setting struct {
+	// Key is the dotted key, like app.port.
+	Key string
+	// Value is YAML, as it would follow "key: " in homelab.yaml.
+	Value string
+	// Flag is how it was set: "--domain", or "--set" for --set KEY=VALUE.
+	Flag string
+}
+
+// Flag is a command-line flag of its own for one configuration key.
+type Flag struct {
+	Name, Key, Help string
+	// Number: the value is read as YAML (a number), not taken literally.
+	Number bool
+}
+
+// Flags are the keys with a flag of their own; every other key is set with
+// --set KEY=VALUE. Both go through the same decoder as homelab.yaml.
+var Flags = []Flag{
+	{Name: "domain", Key: "domain", Help: "public DNS name of the server"},
+	{Name: "email", Key: "email", Help: "contact e-mail for Let's Encrypt"},
+	{Name: "app-image", Key: "app.image", Help: "the app's image reference, like nextjs-app:latest"},
+	{Name: "app-port", Key: "app.port", Help: "port the app listens on in its container", Number: true},
+	{Name: "tls-mode", Key: "tls.mode", Help: "none, certbot or files"},
 }
 
 // Loaded is a resolved configuration and where it came from.
@@ -204,13 +226,13 @@ func fileKind(m fs.FileMode) string {
 // flags names the configuration flags that are set, in a fixed order.
 func (o Overrides) flags() []string {
 	var set []string
-	for _, f := range []struct {
-		name string
-		on   bool
-	}{{"--domain", o.Domain != nil}, {"--email", o.Email != nil}, {"--app-image", o.AppImage != nil},
-		{"--app-port", o.AppPort != nil}, {"--tls-mode", o.TLSMode != nil}} {
-		if f.on {
-			set = append(set, f.name)
+	for _, st := range o {
+		name := st.Flag
+		if st.Flag == "--set" {
+			name = "--set " + st.Key
+		}
+		if !slices.Contains(set, name) {
+			set = append(set, name)
 		}
 	}
 	return set
@@ -242,7 +264,7 @@ func resolve(name string, data []byte, overrides Overrides) (*Config, error) {
 	if data != nil {
 		d.decodeDocument(data, cfg)
 	}
-	overrides.apply(cfg, d.sources)
+	overrides.apply(cfg, &d)
 	problems := append(d.problems, Validate(cfg)...)
 	for i := range problems {
 		if problems[i].Source == "" {
@@ -255,28 +277,42 @@ func resolve(name string, data []byte, overrides Overrides) (*Config, error) {
 	return cfg, nil
 }
 
-func (o Overrides) apply(cfg *Config, sources map[string]string) {
-	set := func(key, flag string) { sources[key] = "from --" + flag }
-	if o.Domain != nil {
-		cfg.Domain = *o.Domain
-		set("domain", "domain")
+// apply decodes each setting as a one-key document with d's rules, so a
+// flag is checked and typed exactly as the same key in homelab.yaml, and
+// its source is the flag.
+func (o Overrides) apply(cfg *Config, d *decoder) {
+	for _, st := range o {
+		doc, err := settingDocument(st)
+		if err != nil {
+			d.problems = append(d.problems, Problem{Key: st.Key, Source: "from " + st.Flag, Msg: err.Error()})
+			continue
+		}
+		from := decoder{file: d.file, origin: "from " + st.Flag, sources: d.sources}
+		from.decodeStruct("", doc, reflect.ValueOf(cfg).Elem())
+		d.problems = append(d.problems, from.problems...)
 	}
-	if o.Email != nil {
-		cfg.Email = *o.Email
-		set("email", "email")
+}
+
+// settingDocument is the mapping {a: {b: VALUE}} for key a.b.
+func settingDocument(st Setting) (*yaml.Node, error) {
+	var value yaml.Node
+	if err := yaml.Unmarshal([]byte(st.Value), &value); err != nil {
+		return nil, fmt.Errorf("the value is not valid YAML: %s", yamlSyntaxError(err))
 	}
-	if o.AppImage != nil {
-		cfg.App.Image = *o.AppImage
-		set("app.image", "app-image")
+	// An empty value is an empty string (KEY= clears a key), not YAML's
+	// "no value", which would keep the default without a word.
+	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
+	if len(value.Content) > 0 {
+		node = value.Content[0]
 	}
-	if o.AppPort != nil {
-		cfg.App.Port = *o.AppPort
-		set("app.port", "app-port")
+	parts := strings.Split(st.Key, ".")
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i] == "" || strings.ContainsAny(parts[i], "[]") {
+			return nil, fmt.Errorf("is not a key for --set: write dotted mapping keys like app.port (a list such as alerts.notify is set in homelab.yaml)")
+		}
+		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: parts[i]}, node}}
 	}
-	if o.TLSMode != nil {
-		cfg.TLS.Mode = *o.TLSMode
-		set("tls.mode", "tls-mode")
-	}
+	return node, nil
 }
 
 // decoder overlays a YAML document onto a Config, key by key, so that an
@@ -284,7 +320,10 @@ func (o Overrides) apply(cfg *Config, sources map[string]string) {
 // and line, and so that every such problem is found in one pass (yaml.v3's
 // KnownFields stops at type names, not key paths).
 type decoder struct {
-	file     string
+	file string
+	// origin, when set, is where every value comes from ("from --domain"),
+	// instead of the file and line.
+	origin   string
 	problems []Problem
 	// sources maps a dotted key to where its value came from (file:line).
 	sources map[string]string
@@ -293,9 +332,17 @@ type decoder struct {
 func (d *decoder) add(key string, n *yaml.Node, format string, args ...any) {
 	p := Problem{Key: key, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
-		p.Source = fmt.Sprintf("%s:%d", d.file, n.Line)
+		p.Source = d.where(n)
 	}
 	d.problems = append(d.problems, p)
+}
+
+// where is where n's value comes from: file:line, or the flag.
+func (d *decoder) where(n *yaml.Node) string {
+	if d.origin != "" {
+		return d.origin
+	}
+	return fmt.Sprintf("%s:%d", d.file, n.Line)
 }
 
 func (d *decoder) decodeDocument(data []byte, cfg *Config) {
@@ -377,7 +424,7 @@ func (d *decoder) decodeStruct(prefix string, n *yaml.Node, v reflect.Value) {
 			d.add(key, kn, "unknown key (valid keys%s: %s)", under(prefix), strings.Join(yamlKeys(v.Type()), ", "))
 			continue
 		}
-		d.sources[key] = fmt.Sprintf("%s:%d", d.file, vn.Line)
+		d.sources[key] = d.where(vn)
 		if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
 			continue // "key:" with no value keeps the default
 		}
@@ -407,7 +454,7 @@ func (d *decoder) decodeField(key string, n *yaml.Node, field reflect.Value, sec
 		list := reflect.MakeSlice(field.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
 			itemKey := fmt.Sprintf("%s[%d]", key, i)
-			d.sources[itemKey] = fmt.Sprintf("%s:%d", d.file, item.Line)
+			d.sources[itemKey] = d.where(item)
 			d.decodeStruct(itemKey, item, list.Index(i))
 		}
 		field.Set(list)

@@ -93,7 +93,7 @@ func NewCmdTest(f *cmdutil.Factory, runF func(context.Context, *TestOptions) err
 		}
 		ios := f.IOStreams
 		opts.Out, opts.ErrOut = ios.Out, ios.ErrOut
-		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		opts.Hostname, _ = os.Hostname()
 		opts.API = func(cfg *config.Config) (alertmanager.API, error) {
 			if amURL != "" {

@@ -96,7 +96,7 @@ func NewCmdBundle(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			return err
 		}
 		opts.HTTP, opts.Version = f.HTTP, f.Version
-		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		if runF != nil {
 			return runF(c.Context(), opts)
 		}

@@ -132,7 +132,7 @@ func NewCmdDeployApp(f *cmdutil.Factory, runF func(context.Context, *Options) er
 			}
 			opts.Revision = n
 		}
-		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		opts.Kube, opts.Helm = f.Kube, f.Helm
 		opts.Host, opts.Log = f.Host(), f.Logger()
 		opts.UseTUI = f.UseTUI()

@@ -127,7 +127,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		opts.Color = opts.Terminal && ios.ColorEnabled()
 		opts.Host = f.Host()
 		opts.Now = f.Now
-		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		opts.Cluster = func() (doctor.Cluster, error) { return connect(f, opts.Host, opts.Timeout) }
 		if runF != nil {
 			return runF(c.Context(), opts)

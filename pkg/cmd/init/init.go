@@ -129,7 +129,7 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		if !f.OnRealRoot() {
 			opts.BundleTempDir = f.HostPath(layout.StateDir)
 		}
-		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		opts.ConfigPath = func(p string) { f.ConfigPath = p }
 		if opts.UseTUI {
 			opts.Wizard = func(ctx context.Context, base *config.Config) (wizard.Result, error) {

@@ -51,6 +51,9 @@ func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *Options) error
 
 			# Write the files for your domain under ./out for review
 			$ homelab render --root ./out --domain blog.example.com --app-image blog:1.4
+
+			# Any other key with --set (the value is YAML, as in homelab.yaml)
+			$ homelab render --set app.replicas=2 --set 'app.command=[pnpm, start]'
 		`),
 		Args: cobra.NoArgs,
 	}
@@ -58,7 +61,7 @@ func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		opts.Root = f.Root
 		opts.Host = f.Host()
-		opts.Config = func() (*config.Loaded, error) { return f.Config(flags.Overrides()) }
+		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		if runF != nil {
 			return runF(c.Context(), opts)
 		}

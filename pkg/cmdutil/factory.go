@@ -180,13 +180,24 @@ func AddConfigFlags(cmd *cobra.Command) *ConfigFlags {
 	c := &ConfigFlags{cmd: cmd, values: map[string]*string{}}
 	fl := cmd.Flags()
 	for _, f := range config.Flags {
-		v := new(string)
-		c.values[f.Name] = v
-		fl.StringVar(v, f.Name, "", f.Help+" (config: "+f.Key+")")
+		v := &rawFlag{typ: "string"}
+		if f.Number {
+			v.typ = "int"
+		}
+		c.values[f.Name] = &v.value
+		fl.Var(v, f.Name, f.Help+" (config: "+f.Key+")")
 	}
 	fl.StringArrayVar(&c.set, "set", nil, "set any configuration key, like --set app.replicas=2 or --set 'app.command=[pnpm, start]' (the value is YAML, as in homelab.yaml; repeatable)")
 	return c
 }
+
+// rawFlag keeps a configuration flag's text as given, for the decoder to
+// type; typ is what --help shows (string, int).
+type rawFlag struct{ value, typ string }
+
+func (r *rawFlag) String() string     { return r.value }
+func (r *rawFlag) Set(s string) error { r.value = s; return nil }
+func (r *rawFlag) Type() string       { return r.typ }
 
 // Overrides returns the keys the user set, flags of their own first, then
 // each --set in order (a later one wins).

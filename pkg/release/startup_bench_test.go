@@ -63,7 +63,7 @@ func BenchmarkHelpStartup(b *testing.B) {
 	b.ReportMetric(ms(0)/ms(1), "homelab/helm")
 	b.ReportMetric(ms(0)/ms(2), "homelab/kubectl")
 	for _, bin := range append(bins, struct{ name, path string }{"homelab-unstripped", unstripped}) {
-		b.ReportMetric(sizeMB(b, bin.path), bin.name+"-MB")
+		b.ReportMetric(sizeMB(b, bin.path), bin.name+"-MiB")
 	}
 	b.ReportMetric(0, "ns/op") // the loop times three programs; their own metrics say it
 }

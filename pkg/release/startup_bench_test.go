@@ -63,7 +63,7 @@ func BenchmarkHelpStartup(b *testing.B) {
 	b.ReportMetric(ms(0)/ms(1), "homelab/helm")
 	b.ReportMetric(ms(0)/ms(2), "homelab/kubectl")
 	for _, bin := range append(bins, struct{ name, path string }{"homelab-unstripped", unstripped}) {
-		b.ReportMetric(sizeMB(b, bin.path), bin.name+"-MiB")
+		b.ReportMetric(sizeMiB(b, bin.path), bin.name+"-MiB")
 	}
 	b.ReportMetric(0, "ns/op") // the loop times three programs; their own metrics say it
 }
@@ -124,7 +124,7 @@ func goOutput(b *testing.B, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func sizeMB(b *testing.B, path string) float64 {
+func sizeMiB(b *testing.B, path string) float64 {
 	b.Helper()
 	info, err := os.Stat(path)
 	if err != nil {

@@ -74,24 +74,24 @@ func (f *Factory) Logger() *slog.Logger {
 func (f *Factory) UseTUI() bool { return !f.NoTUI && f.IOStreams.Interactive() }
 
 // KubeconfigPath is --kubeconfig, else k3s's kubeconfig under --root.
-func (f *Factory) KubeconfigPath() string {
+func (f *Factory) KubeconfigPath() (string, error) {
 	if f.Kubeconfig != "" {
-		return f.Kubeconfig
+		return f.Kubeconfig, nil
 	}
 	return f.HostPath(layout.K3sKubeconfig)
 }
 
 // HostPath maps a host path under --root the way host.Local does, for the
 // few consumers that open files themselves (client-go reads its kubeconfig,
-// Helm keeps its cache). When the path cannot be resolved (a symlink loop, a
-// directory it may not read) it is returned as it would be on the machine:
-// opening it then fails for the same reason.
-func (f *Factory) HostPath(p string) string {
+// Helm keeps its cache). A path that cannot be resolved under the root (a
+// symlink loop, a directory it may not read) is an error, never a path that
+// might lie outside it.
+func (f *Factory) HostPath(p string) (string, error) {
 	local, err := host.ResolveUnder(f.Root, p)
 	if err != nil {
-		return filepath.Join(f.Root, filepath.Clean("/"+p))
+		return "", fmt.Errorf("%s under --root %s: %w", p, f.Root, err)
 	}
-	return local
+	return local, nil
 }
 
 // New returns a Factory over the real machine.
@@ -107,7 +107,10 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 		if client != nil {
 			return client, nil
 		}
-		path := f.KubeconfigPath()
+		path, err := f.KubeconfigPath()
+		if err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(path); err != nil {
 			if f.Kubeconfig != "" {
 				return nil, fmt.Errorf("--kubeconfig %s: %w", f.Kubeconfig, err)
@@ -126,8 +129,16 @@ func New(ios *iostreams.IOStreams, version string) *Factory {
 		if err != nil {
 			return nil, err
 		}
+		kubeconfig, err := f.KubeconfigPath()
+		if err != nil {
+			return nil, err
+		}
+		home, err := f.HostPath(layout.HelmHome)
+		if err != nil {
+			return nil, err
+		}
 		log := f.Logger()
-		return &helm.Engine{Kubeconfig: f.KubeconfigPath(), Kube: c, Home: f.HostPath(layout.HelmHome),
+		return &helm.Engine{Kubeconfig: kubeconfig, Kube: c, Home: home,
 			Log: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "component", "helm") }}, nil
 	}
 	return f

@@ -127,7 +127,9 @@ func NewCmdInit(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		}
 		opts.Deps.Self = selfinstall.Self{Executable: exe, Version: f.Version, OnRealRoot: f.OnRealRoot()}
 		if !f.OnRealRoot() {
-			opts.BundleTempDir = f.HostPath(layout.StateDir)
+			if opts.BundleTempDir, err = f.HostPath(layout.StateDir); err != nil {
+				return err
+			}
 		}
 		opts.Config = func() (*config.Loaded, error) { return f.Config(flags) }
 		opts.ConfigPath = func(p string) { f.ConfigPath = p }

@@ -20,13 +20,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/homelab-dev/homelab/pkg/app"
-	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/app/apptest"
 	"github.com/homelab-dev/homelab/pkg/dashboard"
 	"github.com/homelab-dev/homelab/pkg/deploy"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/images"
-	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
 	"github.com/homelab-dev/homelab/pkg/layout"
@@ -139,11 +137,8 @@ func (b *box) archive(arch string) string {
 
 func (b *box) deploy(args ...string) (int, string, string) {
 	b.t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.New(ios, "test")
 	all := append([]string{"deploy-app", "--root", b.root, "--config", b.config, "--containerd-socket", b.sock, "--timeout", "10s"}, args...)
-	code := app.RunWith(context.Background(), all, f)
-	return code, out.String(), errOut.String()
+	return apptest.Run(context.Background(), nil, all...)
 }
 
 func (b *box) deployment() *appsv1.Deployment {
@@ -394,12 +389,10 @@ func TestDeployFromDocker(t *testing.T) {
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	root := t.TempDir()
 	run := func(args ...string) (int, string) {
-		ios, _, _, errOut := iostreams.Test()
 		all := append([]string{"deploy-app", "--kubeconfig", testutil.TestEnv(t, "HOMELAB_TEST_KUBECONFIG"), "--config", b.config,
 			"--containerd-socket", b.sock, "--timeout", "10s"}, args...)
-		f := cmdutil.New(ios, "test")
-		f.Host = func() host.Host { return machineHost{Local: &host.Local{Root: root}} }
-		return app.RunWith(context.Background(), all, f), errOut.String()
+		code, _, stderr := apptest.Run(context.Background(), apptest.OnHost(machineHost{Local: &host.Local{Root: root}}), all...)
+		return code, stderr
 	}
 	if code, stderr := run(); code != 0 || !strings.Contains(stderr, "docker save "+b.image) {
 		t.Fatalf("deploy from docker: exit %d\n%s", code, stderr)

@@ -9,13 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/homelab-dev/homelab/pkg/app"
+	"github.com/homelab-dev/homelab/pkg/app/apptest"
 	"github.com/homelab-dev/homelab/pkg/bundle"
 	"github.com/homelab-dev/homelab/pkg/bundle/bundletest"
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
-	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/k3s"
 )
 
@@ -43,11 +42,7 @@ func bundleBox(t *testing.T) *hosttest.Host {
 
 func runInit(t *testing.T, h *hosttest.Host, args ...string) (int, string, string) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.New(ios, "test")
-	f.Host = func() host.Host { return h }
-	code := app.RunWith(context.Background(), append([]string{"init", "--root", h.Root(), "--domain", "blog.example.com"}, args...), f)
-	return code, out.String(), errOut.String()
+	return apptest.Run(context.Background(), apptest.OnHost(h), append([]string{"init", "--root", h.Root(), "--domain", "blog.example.com"}, args...)...)
 }
 
 func TestInitBundleDryRunShowsTheOfflineSteps(t *testing.T) {

@@ -25,14 +25,12 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/homelab-dev/homelab/pkg/app"
+	"github.com/homelab-dev/homelab/pkg/app/apptest"
 	"github.com/homelab-dev/homelab/pkg/certbot"
-	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/grafana"
 	"github.com/homelab-dev/homelab/pkg/helm/helmtest"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
-	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/k3s"
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
@@ -281,12 +279,8 @@ func (m *machine) nginxTest(host.Cmd) ([]byte, error) {
 
 func (m *machine) init(ctx context.Context, extra ...string) (int, string, string) {
 	m.t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.New(ios, "test")
-	f.Host = func() host.Host { return m.h }
 	args := append([]string{"init", "--root", m.h.Root(), "--config", m.config, "--k3s-base-url", m.k3sURL, "--timeout", "60s"}, extra...)
-	code := app.RunWith(ctx, args, f)
-	return code, out.String(), errOut.String()
+	return apptest.Run(ctx, apptest.OnHost(m.h), args...)
 }
 
 // unitsRunAnInstalledHomelab checks that the binary the Grafana unit runs

@@ -16,12 +16,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/homelab-dev/homelab/pkg/app"
-	"github.com/homelab-dev/homelab/pkg/cmdutil"
+	"github.com/homelab-dev/homelab/pkg/app/apptest"
 	"github.com/homelab-dev/homelab/pkg/helm/helmtest"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
-	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/k3s"
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
@@ -33,12 +31,8 @@ import (
 
 func (m *machine) uninstall(ctx context.Context, extra ...string) (int, string, string) {
 	m.t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.New(ios, "test")
-	f.Host = func() host.Host { return m.h }
 	args := append([]string{"uninstall", "--root", m.h.Root(), "--timeout", "60s"}, extra...)
-	code := app.RunWith(ctx, args, f)
-	return code, out.String(), errOut.String()
+	return apptest.Run(ctx, apptest.OnHost(m.h), args...)
 }
 
 func (m *machine) record() *record.Record {

@@ -8,13 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/homelab-dev/homelab/pkg/app"
+	"github.com/homelab-dev/homelab/pkg/app/apptest"
 	"github.com/homelab-dev/homelab/pkg/cmd/uninstall"
-	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/helm"
-	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
-	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/plan"
@@ -23,11 +20,7 @@ import (
 
 func run(t *testing.T, h *hosttest.Host, args ...string) (int, string, string) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := cmdutil.New(ios, "test")
-	f.Host = func() host.Host { return h }
-	code := app.RunWith(context.Background(), append([]string{"uninstall", "--root", h.Root()}, args...), f)
-	return code, out.String(), errOut.String()
+	return apptest.Run(context.Background(), apptest.OnHost(h), append([]string{"uninstall", "--root", h.Root()}, args...)...)
 }
 
 func write(t *testing.T, h *hosttest.Host, p, data string) {

@@ -7,6 +7,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/record"
+	"github.com/homelab-dev/homelab/pkg/systemd"
 )
 
 // DataDirs are what k3s keeps besides its binary and unit: the cluster's
@@ -58,10 +59,7 @@ func checkRemove(h host.Host, it record.Item, deleteData bool) (plan.Status, err
 }
 
 func remove(ctx context.Context, h host.Host, it record.Item, deleteData bool) error {
-	systemctl := func(args ...string) error {
-		_, err := h.Run(ctx, host.Cmd{Name: "systemctl", Args: args})
-		return err
-	}
+	systemctl := func(args ...string) error { return systemd.Systemctl(ctx, h, args...) }
 	if ok, err := record.Exists(h, it.Unit); err != nil {
 		return err
 	} else if ok {

@@ -171,14 +171,6 @@ func appendNew(list []string, add ...string) []string {
 	return list
 }
 
-func exists(h host.Host, p string) (bool, error) {
-	_, err := h.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 func nothing(context.Context, error) ([]Item, error) { return nil, nil }
 
 // pathWatch records the file at p as kind (File or SystemdUnit).
@@ -195,7 +187,7 @@ func pathWatch(h host.Host, kind Kind, p string) Watch {
 			return nil, err
 		}
 		return func(context.Context, error) ([]Item, error) {
-			if ok, err := exists(h, p); err != nil || (!ok && !it.Modified) {
+			if ok, err := Exists(h, p); err != nil || (!ok && !it.Modified) {
 				return nil, err
 			}
 			return []Item{it}, nil
@@ -231,7 +223,7 @@ func NginxSiteWatch(h host.Host, site, link, target, stamp string) Watch {
 			it.Dirs = appendNew(it.Dirs, dirs...)
 		}
 		return func(context.Context, error) ([]Item, error) {
-			if ok, err := exists(h, site); err != nil || (!ok && !it.Modified) {
+			if ok, err := Exists(h, site); err != nil || (!ok && !it.Modified) {
 				return nil, err
 			}
 			return []Item{it}, nil
@@ -247,11 +239,11 @@ func AptPackageWatch(h host.Host, name, binary string) Watch {
 		if rec.Has(it) {
 			return nothing, nil
 		}
-		if had, err := exists(h, binary); err != nil || had {
+		if had, err := Exists(h, binary); err != nil || had {
 			return nothing, err
 		}
 		return func(context.Context, error) ([]Item, error) {
-			if ok, err := exists(h, binary); err != nil || !ok {
+			if ok, err := Exists(h, binary); err != nil || !ok {
 				return nil, err
 			}
 			return []Item{it}, nil
@@ -265,7 +257,7 @@ func K3sWatch(h host.Host, binary, unit, version string) Watch {
 	return func(ctx context.Context, rec *Record) (After, error) {
 		it := Item{Kind: K3s, Version: version, Path: binary, Unit: unit}
 		if !rec.Has(it) {
-			if had, err := exists(h, binary); err != nil || had {
+			if had, err := Exists(h, binary); err != nil || had {
 				return nothing, err // a k3s homelab did not install: never listed
 			}
 		}
@@ -273,7 +265,7 @@ func K3sWatch(h host.Host, binary, unit, version string) Watch {
 			if applyErr != nil {
 				return nil, nil // the binary was not (or not entirely) replaced: no new version
 			}
-			if ok, err := exists(h, binary); err != nil || !ok {
+			if ok, err := Exists(h, binary); err != nil || !ok {
 				return nil, err
 			}
 			return []Item{it}, nil
@@ -290,7 +282,7 @@ func K3sLinkWatch(h host.Host, link string) Watch {
 		if rec.Has(it) {
 			return nothing, nil
 		}
-		if had, err := exists(h, link); err != nil || had {
+		if had, err := Exists(h, link); err != nil || had {
 			return nothing, err
 		}
 		dirs, err := missingDirs(h, link)

@@ -122,7 +122,7 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 		{"flag app port", "", []string{"--app-port", "99999"}, []string{"app.port", "from --app-port"}},
 		{"flag app port not a number", "", []string{"--app-port", "abc"}, []string{"--app-port", "abc"}},
 		{"flag tls mode", "", []string{"--tls-mode", "auto"}, []string{"tls.mode", "from --tls-mode"}},
-		{"flag image", "", []string{"--app-image", "a b"}, []string{"app.image", "from --app-image"}},
+		{"flag image", "", []string{"--image", "a b"}, []string{"app.image", "from --image"}},
 		{"set unknown key", "", []string{"--set", "app.portt=1"}, []string{"app.portt", "unknown key", "from --set"}},
 		{"set wrong type", "", []string{"--set", "app.replicas=two"}, []string{"app.replicas", "whole number", "from --set"}},
 		{"set not KEY=VALUE", "", []string{"--set", "app.port"}, []string{"--set", "KEY=VALUE"}},

@@ -97,7 +97,7 @@ type Flag struct {
 var Flags = []Flag{
 	{Name: "domain", Key: "domain", Help: "public DNS name of the server"},
 	{Name: "email", Key: "email", Help: "contact e-mail for Let's Encrypt"},
-	{Name: "app-image", Key: "app.image", Help: "the app's image reference, like nextjs-app:latest"},
+	{Name: "image", Key: "app.image", Help: "the app's image, like nextjs-app:latest (deploy-app takes it from the local Docker daemon)"},
 	{Name: "app-port", Key: "app.port", Help: "port the app listens on in its container", Number: true},
 	{Name: "tls-mode", Key: "tls.mode", Help: "none, certbot or files"},
 }

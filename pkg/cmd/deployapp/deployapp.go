@@ -39,7 +39,6 @@ type Options struct {
 	Log    *slog.Logger
 	UseTUI bool
 
-	Image   string
 	Archive string
 	// Rollback goes back to an earlier build: Revision, or the last one
 	// that ran before the current build when Revision is 0.
@@ -76,12 +75,17 @@ func NewCmdDeployApp(f *cmdutil.Factory, runF func(context.Context, *Options) er
 			Builds that no revision in the history runs any more are removed from
 			containerd after each deploy.
 
-			The image comes from the local Docker daemon (docker save, streamed), or
-			from an image archive: docker save output or an OCI layout tarball.
+			The image is app.image (or --image, which sets it for this run) and comes
+			from the local Docker daemon (docker save, streamed), or from an image
+			archive (--archive: docker save output or an OCI layout tarball), whose
+			builds are kept under app.image's name.
 		`),
 		Example: heredoc.Doc(`
-			# Deploy the image you just built with docker (config app.image by default)
-			$ sudo homelab deploy-app --image nextjs-app:latest
+			# Deploy the image you just built with docker (app.image in homelab.yaml)
+			$ sudo homelab deploy-app
+
+			# The same for another tag, for this deploy only (sets app.image)
+			$ sudo homelab deploy-app --image nextjs-app:v2
 
 			# Deploy from an image archive (docker save or OCI layout)
 			$ sudo homelab deploy-app --archive ./nextjs-app.tar
@@ -106,7 +110,6 @@ func NewCmdDeployApp(f *cmdutil.Factory, runF func(context.Context, *Options) er
 	}
 	flags := cmdutil.AddConfigFlags(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Image, "image", "", "image in the local Docker daemon (default: config app.image)")
 	fl.StringVar(&opts.Archive, "archive", "", "image archive to import instead of asking Docker (docker save or OCI layout tar)")
 	fl.BoolVar(&opts.Rollback, "rollback", false, "run an earlier build again: the previous working one, or that of the REVISION given after the flag")
 	fl.BoolVar(&opts.History, "history", false, "list the app's builds: revision, time, status, image and digest")
@@ -243,15 +246,11 @@ func source(opts *Options, cfg *config.Config) (images.Source, error) {
 	if opts.Archive != "" {
 		return images.ArchiveSource{Path: opts.Archive}, nil
 	}
-	image := opts.Image
-	if image == "" {
-		image = cfg.App.Image
-	}
 	streamer, ok := opts.Host.(host.Streamer)
 	if !ok {
 		return nil, errors.New("this host cannot stream `docker save`; give the image as --archive FILE")
 	}
-	return images.DockerSource{Host: streamer, Image: image}, nil
+	return images.DockerSource{Host: streamer, Image: cfg.App.Image}, nil
 }
 
 // dockerImageNeed asks the local Docker daemon whether it has the image,

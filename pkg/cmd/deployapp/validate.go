@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/pflag"
 
@@ -34,11 +33,6 @@ func validate(opts *Options, fl *pflag.FlagSet) error {
 	} {
 		if strings.TrimSpace(f.value) == "" {
 			return cmdutil.FlagErrorf("%s must not be empty (leave it out for k3s's default)", f.flag)
-		}
-	}
-	if fl.Changed("image") {
-		if _, err := reference.ParseNormalizedNamed(opts.Image); err != nil {
-			return cmdutil.FlagErrorf("invalid value %s for --image: %v; want an image reference like nextjs-app:latest", cmdutil.ShowValue(opts.Image), err)
 		}
 	}
 	if fl.Changed("archive") {

@@ -50,7 +50,7 @@ func NewCmdRender(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			$ homelab render
 
 			# Write the files for your domain under ./out for review
-			$ homelab render --root ./out --domain blog.example.com --app-image blog:1.4
+			$ homelab render --root ./out --domain blog.example.com --image blog:1.4
 
 			# Any other key with --set (the value is YAML, as in homelab.yaml)
 			$ homelab render --set app.replicas=2 --set 'app.command=[pnpm, start]'

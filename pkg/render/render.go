@@ -192,17 +192,16 @@ func nginxView(c *config.Config) nginxData {
 }
 
 type unitData struct {
-	Grafana    config.Grafana
-	Namespace  string
-	Service    string
-	Kubeconfig string
-	Binary     string
+	Grafana   config.Grafana
+	Namespace string
+	Service   string
+	Binary    string
 }
 
 func unitView(c *config.Config, binary string) unitData {
 	return unitData{
 		Grafana: c.Monitoring.Grafana, Namespace: c.Monitoring.Namespace,
-		Service: c.Monitoring.GrafanaServiceName(), Kubeconfig: layout.K3sKubeconfig, Binary: binary,
+		Service: c.Monitoring.GrafanaServiceName(), Binary: binary,
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/cmdutil"
 	"github.com/homelab-dev/homelab/pkg/iostreams"
 	"github.com/homelab-dev/homelab/pkg/kube"
-	"github.com/homelab-dev/homelab/pkg/layout"
 	forward "github.com/homelab-dev/homelab/pkg/portforward"
 )
 
@@ -31,7 +29,9 @@ type Options struct {
 	Address     string
 	LocalPort   uint16
 	ServicePort int32
-	// Kubeconfig is the file to connect with, already defaulted.
+	// Kubeconfig is the file to connect with: the factory's (--kubeconfig,
+	// else k3s's under --root; $KUBECONFIG is never read, as by every
+	// command: it may name another cluster).
 	Kubeconfig   string
 	StartTimeout time.Duration
 	APIGrace     time.Duration
@@ -53,7 +53,7 @@ func NewCmdPortForward(f *cmdutil.Factory, runF func(context.Context, *Options) 
 		Notifier: forward.Systemd{},
 		Watchdog: forward.SystemdWatchdog,
 	}
-	var port, kubeconfig string
+	var port string
 	cmd := &cobra.Command{
 		Use:   "port-forward",
 		Short: "Forward a local port to the pod behind a Service, and exit when that stops working",
@@ -91,7 +91,6 @@ func NewCmdPortForward(f *cmdutil.Factory, runF func(context.Context, *Options) 
 	fl.StringVar(&opts.Service, "service", "lightweight-monitoring-grafana", "Service whose pod to forward to")
 	fl.StringVar(&opts.Address, "address", "127.0.0.1", "local address to listen on: 127.0.0.1, ::1 or localhost")
 	fl.StringVar(&port, "port", "3100:80", "LOCAL:REMOTE, REMOTE being the Service's port (PORT alone means PORT:PORT; :REMOTE or 0:REMOTE picks a free local port)")
-	fl.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else "+layout.K3sKubeconfig+")")
 	fl.DurationVar(&opts.StartTimeout, "start-timeout", 50*time.Second, "give up starting when no Ready pod is forwarded to within this long")
 	fl.DurationVar(&opts.APIGrace, "api-grace", 30*time.Second, "exit when the API server stays unreachable for this long")
 
@@ -110,20 +109,15 @@ func NewCmdPortForward(f *cmdutil.Factory, runF func(context.Context, *Options) 
 		if opts.StartTimeout <= 0 || opts.APIGrace <= 0 {
 			return cmdutil.FlagErrorf("--start-timeout and --api-grace must be positive")
 		}
-		opts.Kubeconfig = kubeconfig
-		if opts.Kubeconfig == "" {
-			opts.Kubeconfig = os.Getenv("KUBECONFIG")
+		// A --kubeconfig that is missing or unusable is bad input (exit 2).
+		// k3s's own not being there yet is k3s still starting: the
+		// connection fails with exit 1, and systemd starts the forwarder
+		// again.
+		if err := f.CheckKubeconfig(); err != nil {
+			return err
 		}
-		if opts.Kubeconfig == "" {
-			opts.Kubeconfig = layout.K3sKubeconfig
-		}
-		// A kubeconfig that is there but unusable is bad input. One that
-		// is not there yet is k3s still starting: exit 1, and systemd
-		// starts the forwarder again.
-		if _, err := os.Stat(opts.Kubeconfig); err == nil {
-			if err := cmdutil.CheckKubeconfig("--kubeconfig", opts.Kubeconfig); err != nil {
-				return err
-			}
+		if opts.Kubeconfig, err = f.KubeconfigPath(); err != nil {
+			return err
 		}
 		if runF != nil {
 			return runF(c.Context(), opts)

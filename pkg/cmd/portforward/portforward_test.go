@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +37,16 @@ const unitArgs = "port-forward --namespace monitoring --service lightweight-moni
 // parse runs the command's flag handling with runF capturing the options.
 func parse(t *testing.T, args ...string) (*Options, error) {
 	t.Helper()
+	return parseWith(t, "", args...)
+}
+
+// parseWith is parse with the root command's --kubeconfig (a flag of the
+// factory's) set to kubeconfig.
+func parseWith(t *testing.T, kubeconfig string, args ...string) (*Options, error) {
+	t.Helper()
 	ios, _, _, _ := iostreams.Test()
 	f := cmdutil.New(ios, "test")
+	f.Kubeconfig = kubeconfig
 	var got *Options
 	cmd := NewCmdPortForward(f, func(_ context.Context, o *Options) error {
 		got = o
@@ -50,7 +60,6 @@ func parse(t *testing.T, args ...string) (*Options, error) {
 }
 
 func TestTheUnitsCommandLine(t *testing.T) {
-	t.Setenv("KUBECONFIG", layout.K3sKubeconfig) // as the unit's Environment= sets it
 	args := strings.Fields(unitArgs)[1:]
 	o, err := parse(t, args...)
 	if err != nil {
@@ -93,17 +102,27 @@ func TestRenderedUnitRunsThisCommand(t *testing.T) {
 	t.Fatalf("no ExecStart running %s in the unit:\n%s", layout.Binary, unit.Data)
 }
 
-func TestKubeconfigDefault(t *testing.T) {
-	t.Setenv("KUBECONFIG", "")
-	if o, err := parse(t); err != nil || o.Kubeconfig != layout.K3sKubeconfig {
-		t.Errorf("without $KUBECONFIG: %v, %v; want %s", o, err, layout.K3sKubeconfig)
-	}
+// TestKubeconfigIsTheFactorys: k3s's kubeconfig unless --kubeconfig names
+// another, which must then be usable; $KUBECONFIG, which may name some other
+// cluster, is never read.
+func TestKubeconfigIsTheFactorys(t *testing.T) {
 	t.Setenv("KUBECONFIG", "/home/me/.kube/config")
-	if o, err := parse(t); err != nil || o.Kubeconfig != "/home/me/.kube/config" {
-		t.Errorf("with $KUBECONFIG: %+v, %v", o, err)
+	if o, err := parse(t); err != nil || o.Kubeconfig != layout.K3sKubeconfig {
+		t.Errorf("with $KUBECONFIG set: %+v, %v; want %s", o, err, layout.K3sKubeconfig)
 	}
-	if o, err := parse(t, "--kubeconfig", "/tmp/k.yaml"); err != nil || o.Kubeconfig != "/tmp/k.yaml" {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "k.yaml")
+	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+		"contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {token: t}}]\n"
+	if err := os.WriteFile(good, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := parseWith(t, good); err != nil || o.Kubeconfig != good {
 		t.Errorf("with --kubeconfig: %+v, %v", o, err)
+	}
+	_, err := parseWith(t, filepath.Join(dir, "missing.yaml"))
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(fmt.Sprint(err), "--kubeconfig") {
+		t.Errorf("a --kubeconfig that is not there: %v (exit %d), want exit 2 naming --kubeconfig", err, cmdutil.ExitCode(err))
 	}
 }
 
@@ -175,14 +194,16 @@ func TestAgainstTheCluster(t *testing.T) {
 	stderr := &syncBuffer{}
 	ios := &iostreams.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: stderr}
 
-	cmd := NewCmdPortForward(cmdutil.New(ios, "test"), func(ctx context.Context, o *Options) error {
+	f := cmdutil.New(ios, "test")
+	f.Kubeconfig = kubeconfig // the root command's --kubeconfig
+	cmd := NewCmdPortForward(f, func(ctx context.Context, o *Options) error {
 		o.Dialer = func(*rest.Config) (forward.DialerFunc, error) { return kubelet.Dial, nil }
 		o.Notifier = notifier
 		o.Watchdog = func() (time.Duration, error) { return 200 * time.Millisecond, nil }
 		return portForwardRun(ctx, o)
 	})
 	cmd.SetArgs([]string{"--namespace", ns, "--service", "lightweight-monitoring-grafana", "--address", "127.0.0.1",
-		"--port", "0:80", "--kubeconfig", kubeconfig})
+		"--port", "0:80"})
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 

@@ -155,7 +155,7 @@ func TestK3sHostChecks(t *testing.T) {
 		for _, id := range []string{"k3s.kubeconfig", "k3s.addons", "app.image"} {
 			expect(t, res, id, StatusSkipped, "needs k3s.service, which failed")
 		}
-		for _, c := range h.Calls() {
+		for _, c := range h.CommandLines() {
 			if strings.HasPrefix(c, "k3s ") {
 				t.Errorf("ran %q although k3s is down", c)
 			}
@@ -175,7 +175,7 @@ func TestUnderRoot(t *testing.T) {
 	cfg := parseConfig(t, "")
 	files := doctortest.NewHost(t)
 	files.WriteRendered(cfg)
-	res, _ := runChecks(t, Env{Config: cfg, Host: &host.Local{Root: files.Root}, Dial: refuseAll}, time.Second)
+	res, _ := runChecks(t, Env{Config: cfg, Host: &host.Local{Root: files.Root()}, Dial: refuseAll}, time.Second)
 	for _, id := range []string{"host.disk", "nginx.config", "grafana.portforward"} {
 		expect(t, res, id, StatusSkipped, "commands are not run with --root")
 	}

@@ -84,7 +84,7 @@ func (s *scenario) run(t *testing.T, ctx context.Context, args ...string) (int, 
 		ios.Out = s.out
 	}
 	f := cmdutil.New(ios, "test")
-	f.Root = s.host.Root
+	f.Root = s.host.Root()
 	f.ConfigPath = s.configPath
 	f.Host = func() host.Host { return s.host }
 	f.Now = func() time.Time { return fixedNow }

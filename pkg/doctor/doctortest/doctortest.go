@@ -1,6 +1,7 @@
-// Package doctortest has test doubles for doctor's tests: a host whose
-// commands are answered by the test, and an HTTP server that behaves like
-// Grafana under a sub-path.
+// Package doctortest owns doctor's test doubles: a host set up like a
+// converged server (doctor's way of answering commands on hosttest's fake
+// host, which it builds on), the recorded socket tables of a k3s server, and
+// HTTP servers that behave like Grafana and Nginx under a sub-path.
 package doctortest
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/host"
+	"github.com/homelab-dev/homelab/pkg/host/hosttest"
 	"github.com/homelab-dev/homelab/pkg/render"
 )
 
@@ -26,56 +28,51 @@ func Output(out string) Answer {
 	return func(context.Context, host.Cmd) ([]byte, error) { return []byte(out), nil }
 }
 
-// Failure answers with out and a non-zero exit, like host.Local does.
+// Failure answers with out and a non-zero exit; the fake host makes it a
+// *host.CmdError carrying out, as host.Local does.
 func Failure(out string, code int) Answer {
-	return func(_ context.Context, c host.Cmd) ([]byte, error) {
-		return []byte(out), &host.CmdError{Cmd: c, Err: fmt.Errorf("exit status %d", code), Output: []byte(out)}
-	}
+	return func(context.Context, host.Cmd) ([]byte, error) { return []byte(out), hosttest.Exit(code) }
 }
 
-// Host is a host.Local over a temporary root whose commands are answered by
-// the test. A command nobody answers fails the test: a check that runs
-// something new must say so in its tests.
+// Host is hosttest's fake host answered the way doctor's tests want: one
+// answer per command line, run any number of times (doctor only reads, so
+// how often it asks is not what its tests check), and a later On replaces
+// the answer (Healthy answers everything, a test then breaks one thing). A
+// command nobody answers fails the test: a check that runs something new
+// must say so in its tests. Files written with Write and Link are the test's
+// arrangement: they are not backed up and not in Changes.
 type Host struct {
-	*host.Local
+	*hosttest.Host
 	t       testing.TB
 	mu      sync.Mutex
 	answers map[string]Answer
-	calls   []string
 }
 
 // NewHost returns a host over a new temporary root.
 func NewHost(t testing.TB) *Host {
-	return &Host{Local: &host.Local{Root: t.TempDir()}, t: t, answers: map[string]Answer{}}
+	t.Helper()
+	return &Host{Host: hosttest.New(t), t: t, answers: map[string]Answer{}}
 }
 
-// On answers the command line (name and arguments joined by spaces).
+// On answers the command line, spelled as hosttest.CommandLine spells it
+// (for doctor's commands: name and arguments joined by spaces), replacing
+// an earlier answer to it.
 func (h *Host) On(cmdline string, a Answer) *Host {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	_, declared := h.answers[cmdline]
 	h.answers[cmdline] = a
-	return h
-}
-
-// Calls returns the command lines run so far.
-func (h *Host) Calls() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.calls...)
-}
-
-// Run answers a command the test expected, and fails the test otherwise.
-func (h *Host) Run(ctx context.Context, c host.Cmd) ([]byte, error) {
-	line := strings.Join(append([]string{c.Name}, c.Args...), " ")
-	h.mu.Lock()
-	a, ok := h.answers[line]
-	h.calls = append(h.calls, line)
 	h.mu.Unlock()
-	if !ok {
-		h.t.Errorf("doctortest.Host: unexpected command %q (answer it with On)", line)
-		return nil, fmt.Errorf("doctortest.Host: unexpected command %q", line)
+	if !declared {
+		h.ExpectFunc(cmdline, func(c host.Cmd) bool { return hosttest.CommandLine(c) == cmdline }).
+			AnyTimes().
+			DoContext(func(ctx context.Context, c host.Cmd) ([]byte, error) {
+				h.mu.Lock()
+				answer := h.answers[cmdline]
+				h.mu.Unlock()
+				return answer(ctx, c)
+			})
 	}
-	return a(ctx, c)
+	return h
 }
 
 // Write puts a file at host path p.

@@ -1,7 +1,8 @@
-// Package hosttest is a host.Host for tests: files live in a temporary
-// directory (through a real host.Local, so atomic writes, backups and modes
-// behave as on a machine), and commands are answered by a recorder that
-// knows which commands the test expects.
+// Package hosttest owns the repository's one fake host.Host: files live in a
+// temporary directory (through a real host.Local, so atomic writes, backups
+// and modes behave as on a machine), and commands are answered by a recorder
+// that knows which commands the test expects. Other test helpers
+// (doctortest's Host, say) build on it rather than fake the host again.
 //
 //	h := hosttest.New(t)
 //	h.Expect("systemctl", "daemon-reload").Returns("", nil)
@@ -74,13 +75,18 @@ func (h *Host) Root() string { return h.files.Root }
 // Path is the local path of host path p, for assertions with os functions.
 func (h *Host) Path(p string) string { return h.files.Path(p) }
 
+// Resolve is the local path of host path p as host.Local resolves it (no
+// symlink under Root leads out of it). Code that lists directories, which
+// host.Host cannot, finds the local path through it (doctor lists /proc).
+func (h *Host) Resolve(p string) (string, error) { return h.files.Resolve(p) }
+
 // Call is one expected command.
 type Call struct {
 	desc     string
 	match    func(host.Cmd) bool
 	out      []byte
 	err      error
-	do       func(host.Cmd) ([]byte, error)
+	do       func(context.Context, host.Cmd) ([]byte, error)
 	min, max int // max < 0: unlimited
 	count    int
 }
@@ -115,6 +121,13 @@ func (c *Call) Returns(out string, err error) *Call {
 // Do answers the command with fn, for answers that depend on the command
 // (its stdin, say) or on what the test has done since.
 func (c *Call) Do(fn func(host.Cmd) ([]byte, error)) *Call {
+	return c.DoContext(func(_ context.Context, cmd host.Cmd) ([]byte, error) { return fn(cmd) })
+}
+
+// DoContext is Do for answers that need the caller's context: an answer
+// that runs a real program (nginx -t against a test configuration, say)
+// stops when the code under test gives up.
+func (c *Call) DoContext(fn func(context.Context, host.Cmd) ([]byte, error)) *Call {
 	c.do = fn
 	return c
 }
@@ -171,7 +184,7 @@ func (h *Host) Run(ctx context.Context, cmd host.Cmd) ([]byte, error) {
 	}
 	out, err := c.out, c.err
 	if c.do != nil {
-		out, err = c.do(cmd)
+		out, err = c.do(ctx, cmd)
 	}
 	out = append([]byte(nil), out...)
 	var cmdErr *host.CmdError

@@ -274,3 +274,26 @@ func TestCommandLineQuoting(t *testing.T) {
 	}
 	_ = testutil.InCI // every test package imports testutil (the -update flag)
 }
+
+func TestDoContextGetsTheCallersContext(t *testing.T) {
+	h := New(t)
+	type key struct{}
+	h.Expect("nginx", "-t").DoContext(func(ctx context.Context, _ host.Cmd) ([]byte, error) {
+		return []byte(fmt.Sprint(ctx.Value(key{}))), ctx.Err()
+	})
+	out, err := h.Run(context.WithValue(ctx, key{}, "the caller's"), host.Cmd{Name: "nginx", Args: []string{"-t"}})
+	if err != nil || string(out) != "the caller's" {
+		t.Fatalf("%q %v, want the answer to see the caller's context", out, err)
+	}
+}
+
+func TestResolveStaysUnderRoot(t *testing.T) {
+	h := New(t)
+	if _, err := h.Symlink("/", "/proc/self/root"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.Resolve("/proc/self/root/etc")
+	if err != nil || got != h.Path("/etc") {
+		t.Fatalf("Resolve through a link to /: %q %v, want %s (under the fake's root)", got, err, h.Path("/etc"))
+	}
+}

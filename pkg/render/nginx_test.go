@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,91 +23,15 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/config"
 	"github.com/homelab-dev/homelab/pkg/layout"
-	"github.com/homelab-dev/homelab/pkg/testutil"
+	"github.com/homelab-dev/homelab/pkg/nginx/nginxtest"
 )
 
-// nginxHarness runs real nginx on a loopback port with the rendered site.
-// The site is used as rendered except for what only a test must change:
-// listen addresses (80/443 become loopback test ports) and the app upstream
-// (the app's ClusterIP becomes a loopback test server).
-type nginxHarness struct {
-	bin, dir  string
-	httpPort  int
-	httpsPort int
-}
-
-func newNginx(t *testing.T) *nginxHarness {
-	t.Helper()
-	bin := testutil.NeedProgram(t, "nginx", "/usr/sbin/nginx")
-	dir := t.TempDir()
-	for _, d := range []string{"tmp", "logs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// nginx workers run as nobody and must reach the temp paths.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &nginxHarness{bin: bin, dir: dir, httpPort: freePort(t), httpsPort: freePort(t)}
-}
-
-func freePort(t *testing.T) int { return testutil.FreePort(t) }
-
-// configure writes nginx.conf around site and returns its path.
-func (n *nginxHarness) configure(t *testing.T, cfg *config.Config, site []byte, appAddr string) string {
-	t.Helper()
-	s := string(site)
-	for old, new := range map[string]string{
-		"    listen [::]:80;\n":            "",
-		"    listen [::]:443 ssl http2;\n": "",
-		"listen 80;":                       fmt.Sprintf("listen 127.0.0.1:%d;", n.httpPort),
-		"listen 443 ssl http2;":            fmt.Sprintf("listen 127.0.0.1:%d ssl http2;", n.httpsPort),
-		fmt.Sprintf("server %s:%d;", cfg.App.ClusterIP, cfg.App.Port): "server " + appAddr + ";",
-	} {
-		if !strings.Contains(s, old) && !strings.Contains(old, "443") {
-			t.Fatalf("rendered site lacks %q", old)
-		}
-		s = strings.ReplaceAll(s, old, new)
-	}
-	sitePath := filepath.Join(n.dir, "homelab.conf")
-	if err := os.WriteFile(sitePath, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(`worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log %[1]s/logs/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    include %[2]s;
-}
-`, n.dir, sitePath)
-	confPath := filepath.Join(n.dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return confPath
-}
-
-func (n *nginxHarness) test(conf string) error {
-	out, err := exec.Command(n.bin, "-t", "-p", n.dir, "-e", filepath.Join(n.dir, "logs", "error.log"), "-c", conf).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("nginx -t: %v\n%s", err, out)
-	}
-	return nil
-}
-
-// start runs nginx in the foreground of a child process, stopped by PID.
-func (n *nginxHarness) start(t *testing.T, conf string) {
-	t.Helper()
-	cmd := exec.Command(n.bin, "-p", n.dir, "-e", filepath.Join(n.dir, "logs", "error.log"), "-c", conf, "-g", "daemon off;")
-	testutil.StartDaemon(t, cmd, fmt.Sprintf("127.0.0.1:%d", n.httpPort))
+// siteChanges are what only a test must change in the rendered site, for
+// nginxtest's Configure (which moves the listens to loopback test ports):
+// the app upstream (the app's ClusterIP becomes appAddr, a loopback test
+// server), then more old, new pairs (certificate paths).
+func siteChanges(cfg *config.Config, appAddr string, more ...string) []string {
+	return append([]string{fmt.Sprintf("server %s:%d;", cfg.App.ClusterIP, cfg.App.Port), "server " + appAddr + ";"}, more...)
 }
 
 // arrivals records the paths requests reach a backend with.
@@ -178,24 +101,26 @@ func noRedirects() *http.Client {
 func TestNginxSiteLoadsInRealNginx(t *testing.T) {
 	for name := range configs {
 		t.Run(name, func(t *testing.T) {
-			n := newNginx(t)
+			n := nginxtest.New(t)
 			cfg, files := renderConfig(t, name)
-			site := fileAt(t, files, layout.NginxSite)
+			var certs []string
 			if cfg.TLS.Enabled() {
 				// The certificate paths are absolute host paths; point them at a test certificate.
-				cert, key := selfSigned(t, n.dir, cfg.Domain)
-				site = []byte(strings.NewReplacer(certPath(cfg), cert, keyPath(cfg), key).Replace(string(site)))
+				cert, key := selfSigned(t, n.Dir(), cfg.Domain)
+				certs = []string{certPath(cfg), cert, keyPath(cfg), key}
 			}
-			if err := n.test(n.configure(t, cfg, site, "127.0.0.1:1")); err != nil {
-				t.Fatal(err)
+			n.Configure(fileAt(t, files, layout.NginxSite), siteChanges(cfg, "127.0.0.1:1", certs...)...)
+			if out, err := n.Test(t.Context()); err != nil {
+				t.Fatalf("nginx -t: %v\n%s", err, out)
 			}
 		})
 	}
 	t.Run("broken site fails", func(t *testing.T) {
-		n := newNginx(t)
+		n := nginxtest.New(t)
 		cfg, files := renderConfig(t, "default")
 		site := strings.Replace(string(fileAt(t, files, layout.NginxSite)), "proxy_pass http://homelab_app;", "proxy_pass http://homelab_app", 1)
-		if err := n.test(n.configure(t, cfg, []byte(site), "127.0.0.1:1")); err == nil {
+		n.Configure([]byte(site), siteChanges(cfg, "127.0.0.1:1")...)
+		if _, err := n.Test(t.Context()); err == nil {
 			t.Fatal("nginx -t accepted a site with a missing semicolon: the check proves nothing")
 		}
 	})
@@ -226,7 +151,7 @@ type routeResult struct {
 // TestNginxRoutesRequests serves the rendered site with real nginx in front of
 // a recording app and a fake Grafana, and checks where each request arrives.
 func TestNginxRoutesRequests(t *testing.T) {
-	n := newNginx(t)
+	n := nginxtest.New(t)
 	cfg, _ := renderConfig(t, "default")
 	var appSeen, grafSeen arrivals
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -241,8 +166,9 @@ func TestNginxRoutesRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.start(t, n.configure(t, cfg, site.Data, app.Listener.Addr().String()))
-	base := fmt.Sprintf("http://127.0.0.1:%d", n.httpPort)
+	n.Configure(site.Data, siteChanges(cfg, app.Listener.Addr().String())...)
+	n.Start()
+	base := n.HTTPURL()
 	client := noRedirects()
 	get := func(path string) routeResult {
 		t.Helper()
@@ -277,7 +203,7 @@ func TestNginxRoutesRequests(t *testing.T) {
 	}
 
 	// WebSocket upgrade for Grafana Live, over a raw connection.
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.httpPort))
+	conn, err := net.Dial("tcp", n.HTTPAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +223,7 @@ func TestNginxRoutesRequests(t *testing.T) {
 // often-copied `proxy_pass http://127.0.0.1:3100/;` strips the prefix, and the
 // same fake Grafana answers with a redirect back to where the client was.
 func TestStrippedPrefixLoops(t *testing.T) {
-	n := newNginx(t)
+	n := nginxtest.New(t)
 	cfg, _ := renderConfig(t, "default")
 	var grafSeen arrivals
 	graf := fakeGrafana(t, cfg.Monitoring.Grafana.Path, &grafSeen)
@@ -308,8 +234,9 @@ func TestStrippedPrefixLoops(t *testing.T) {
 	if stripped == string(site.Data) {
 		t.Fatal("could not build the stripping variant")
 	}
-	n.start(t, n.configure(t, cfg, []byte(stripped), "127.0.0.1:1"))
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/grafana/api/health", n.httpPort), nil)
+	n.Configure([]byte(stripped), siteChanges(cfg, "127.0.0.1:1")...)
+	n.Start()
+	req, _ := http.NewRequest("GET", n.HTTPURL()+"/grafana/api/health", nil)
 	req.Host = cfg.Domain
 	resp, err := noRedirects().Do(req)
 	if err != nil {
@@ -323,19 +250,19 @@ func TestStrippedPrefixLoops(t *testing.T) {
 
 // TestNginxTLSRedirectsAndServes checks the TLS variant: HTTP redirects to HTTPS, HTTPS serves.
 func TestNginxTLSRedirectsAndServes(t *testing.T) {
-	n := newNginx(t)
+	n := nginxtest.New(t)
 	cfg, _ := renderConfig(t, "files")
 	var grafSeen arrivals
 	graf := fakeGrafana(t, cfg.Monitoring.Grafana.Path, &grafSeen)
 	cfg.Monitoring.Grafana.LocalPort = graf.Listener.Addr().(*net.TCPAddr).Port
 	r, _ := New()
 	site, _ := r.Named(cfg, layout.NginxSite)
-	cert, key := selfSigned(t, n.dir, cfg.Domain)
-	data := strings.NewReplacer(cfg.TLS.CertFile, cert, cfg.TLS.KeyFile, key).Replace(string(site.Data))
-	n.start(t, n.configure(t, cfg, []byte(data), "127.0.0.1:1"))
+	cert, key := selfSigned(t, n.Dir(), cfg.Domain)
+	n.Configure(site.Data, siteChanges(cfg, "127.0.0.1:1", cfg.TLS.CertFile, cert, cfg.TLS.KeyFile, key)...)
+	n.Start()
 	client := noRedirects()
 
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/x", n.httpPort), nil)
+	req, _ := http.NewRequest("GET", n.HTTPURL()+"/x", nil)
 	req.Host = cfg.Domain
 	resp, err := client.Do(req)
 	if err != nil {
@@ -345,7 +272,7 @@ func TestNginxTLSRedirectsAndServes(t *testing.T) {
 	if resp.StatusCode != 301 || resp.Header.Get("Location") != "https://"+cfg.Domain+"/x" {
 		t.Errorf("http: status %d location %q; want 301 to https://%s/x", resp.StatusCode, resp.Header.Get("Location"), cfg.Domain)
 	}
-	req, _ = http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d%s/api/health", n.httpsPort, cfg.Monitoring.Grafana.Path), nil)
+	req, _ = http.NewRequest("GET", n.HTTPSURL()+cfg.Monitoring.Grafana.Path+"/api/health", nil)
 	req.Host = cfg.Domain
 	resp, err = client.Do(req)
 	if err != nil {

@@ -6,9 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/doctor/doctortest"
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/nginx/nginxtest"
 	"github.com/homelab-dev/homelab/pkg/render"
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
@@ -109,39 +107,17 @@ func serve(t testing.TB, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// realNginx runs nginx on loopback test ports with a site as it is on the
-// host's disk, changed only where a test must: the listen ports and the app
-// upstream (the ClusterIP is not reachable here).
-type realNginx struct {
-	bin, dir            string
-	httpPort, httpsPort int
-	conf                string
-}
+// realNginx is nginxtest's sandbox serving a site as it is on the host's
+// disk, changed only where a test must: the listen ports (the sandbox's
+// loopback ones) and the app upstream (the ClusterIP is not reachable here).
+type realNginx struct{ *nginxtest.Sandbox }
 
 func newRealNginx(t testing.TB) *realNginx {
 	t.Helper()
-	bin := testutil.NeedProgram(t, "nginx", "/usr/sbin/nginx")
-	dir := t.TempDir()
-	for _, d := range []string{"tmp", "logs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(dir, 0o755); err != nil { // workers run as nobody
-		t.Fatal(err)
-	}
-	return &realNginx{bin: bin, dir: dir, httpPort: freePort(t), httpsPort: freePort(t)}
+	return &realNginx{nginxtest.New(t)}
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testutil.FreePort(t) }
 
 // configure writes nginx.conf around the host's site; certs maps certificate
 // paths in the site to local files.
@@ -151,58 +127,23 @@ func (n *realNginx) configure(t testing.TB, cfg *config.Config, h *doctortest.Ho
 	if err != nil {
 		t.Fatal(err)
 	}
-	repl := []string{
-		"    listen [::]:80;\n", "",
-		"    listen [::]:443 ssl http2;\n", "",
-		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", n.httpPort),
-		"listen 443 ssl http2;", fmt.Sprintf("listen 127.0.0.1:%d ssl http2;", n.httpsPort),
-		fmt.Sprintf("server %s:%d;", cfg.App.ClusterIP, cfg.App.Port), "server 127.0.0.1:1;",
-	}
+	repl := []string{fmt.Sprintf("server %s:%d;", cfg.App.ClusterIP, cfg.App.Port), "server 127.0.0.1:1;"}
 	for from, to := range certs {
 		repl = append(repl, from, to)
 	}
-	sitePath := filepath.Join(n.dir, "homelab.conf")
-	if err := os.WriteFile(sitePath, []byte(strings.NewReplacer(repl...).Replace(string(site))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(`worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log %[1]s/logs/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
-    include %[2]s;
-}
-`, n.dir, sitePath)
-	n.conf = filepath.Join(n.dir, "nginx.conf")
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// `nginx -t` on the host is this nginx testing this configuration.
-	h.On("nginx -t", func(ctx context.Context, c host.Cmd) ([]byte, error) {
-		out, err := exec.CommandContext(ctx, n.bin, "-t", "-p", n.dir, "-e", filepath.Join(n.dir, "logs", "error.log"), "-c", n.conf).CombinedOutput()
-		if err != nil {
-			return out, &host.CmdError{Cmd: c, Err: err, Output: out}
-		}
-		return out, nil
-	})
+	n.Configure(site, repl...)
+	// `nginx -t` on the host is this nginx testing this configuration (the
+	// fake host wraps its failure in a *host.CmdError, as on a machine).
+	h.On("nginx -t", func(ctx context.Context, _ host.Cmd) ([]byte, error) { return n.Test(ctx) })
 }
 
-func (n *realNginx) start(t testing.TB) {
-	t.Helper()
-	cmd := exec.Command(n.bin, "-p", n.dir, "-e", filepath.Join(n.dir, "logs", "error.log"), "-c", n.conf, "-g", "daemon off;")
-	testutil.StartDaemon(t, cmd, fmt.Sprintf("127.0.0.1:%d", n.httpPort))
-}
+// start runs nginx until the test that made it ends.
+func (n *realNginx) start(testing.TB) { n.Start() }
 
 func (n *realNginx) env(cfg *config.Config, h host.Host) Env {
 	return Env{
 		Config: cfg, Host: h,
-		NginxHTTPAddr:  fmt.Sprintf("127.0.0.1:%d", n.httpPort),
-		NginxHTTPSAddr: fmt.Sprintf("127.0.0.1:%d", n.httpsPort),
+		NginxHTTPAddr:  n.HTTPAddr(),
+		NginxHTTPSAddr: n.HTTPSAddr(),
 	}
 }

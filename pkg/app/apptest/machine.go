@@ -344,6 +344,19 @@ func (m *Machine) Record() *record.Record {
 	return rec
 }
 
+// RecordKeys are the keys of what the record lists, in its order, except
+// CRDs: which of those a test's init creates depends on what other tests
+// left in the shared cluster.
+func (m *Machine) RecordKeys() []string {
+	var ks []string
+	for _, it := range m.Record().Items {
+		if it.Kind != record.CRDs {
+			ks = append(ks, it.Key())
+		}
+	}
+	return ks
+}
+
 // ReleaseNames are the box's release names and its Grafana admin Secret.
 func (m *Machine) ReleaseNames() (stack, blackbox, secret string) {
 	suffix := m.Namespace[len(m.Namespace)-6:]

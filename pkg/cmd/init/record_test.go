@@ -13,19 +13,8 @@ import (
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
 	"github.com/homelab-dev/homelab/pkg/layout"
-	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/selfinstall"
 )
-
-func keys(rec *record.Record) []string {
-	var ks []string
-	for _, it := range rec.Items {
-		if it.Kind != record.CRDs { // depends on what other tests left in the shared cluster
-			ks = append(ks, it.Key())
-		}
-	}
-	return ks
-}
 
 func TestInitRecordsWhatItCreated(t *testing.T) {
 	m := apptest.NewMachine(t)
@@ -43,7 +32,7 @@ func TestInitRecordsWhatItCreated(t *testing.T) {
 		"file:" + layout.ValuesBlackbox, "helm-release:" + m.Namespace + "/" + blackbox,
 		"systemd-unit:" + layout.PortForwardUnit, "nginx-site:" + layout.NginxSite, "file:" + layout.EffectiveConfig,
 	}
-	if got := keys(rec); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := m.RecordKeys(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("record lists\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	k3sItem, _ := rec.Find("k3s")
@@ -93,7 +82,7 @@ func TestInterruptedInitKeepsARecordOfWhatItDid(t *testing.T) {
 	if code, _, stderr := m.Init(ctx); code != 130 {
 		t.Fatalf("exit %d, want 130\n%s", code, stderr)
 	}
-	if got := strings.Join(keys(m.Record()), " "); got != "file:"+layout.Binary+" file:"+selfinstall.StampPath+" apt-package:nginx k3s" {
+	if got := strings.Join(m.RecordKeys(), " "); got != "file:"+layout.Binary+" file:"+selfinstall.StampPath+" apt-package:nginx k3s" {
 		t.Errorf("record after the interruption: %s", got)
 	}
 }

@@ -26,16 +26,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
 
-func keys(rec *record.Record) []string {
-	var ks []string
-	for _, it := range rec.Items {
-		if it.Kind != record.CRDs { // depends on what other tests left in the shared cluster
-			ks = append(ks, it.Key())
-		}
-	}
-	return ks
-}
-
 // uniqueCRD adds a CRD only this test's chart has (in the charts' group, the only one
 // uninstall trusts a record to name), so that uninstall --crds
 // deletes nothing other tests in the shared cluster use.
@@ -153,7 +143,7 @@ func TestUninstallRemovesWhatInitCreatedAndOnlyThat(t *testing.T) {
 	if _, err := kubetest.Dynamic(m.Kube).Resource(kube.CRDResource).Get(ctx, crdName, metav1.GetOptions{}); err != nil {
 		t.Errorf("the CRD was deleted without --crds: %v", err)
 	}
-	if got := strings.Join(keys(m.Record()), " "); got != fmt.Sprintf("apt-package:nginx k3s k3s-link:/usr/local/bin/kubectl k3s-link:/usr/local/bin/crictl k3s-link:/usr/local/bin/ctr secret:%s/%s", m.Namespace, secret) {
+	if got := strings.Join(m.RecordKeys(), " "); got != fmt.Sprintf("apt-package:nginx k3s k3s-link:/usr/local/bin/kubectl k3s-link:/usr/local/bin/crictl k3s-link:/usr/local/bin/ctr secret:%s/%s", m.Namespace, secret) {
 		t.Errorf("the record should list only what was kept, lists %s", got)
 	}
 	if !strings.Contains(stderr, "Removed what homelab installed.") || !strings.Contains(stderr, "k3s "+apptest.K3sVersion+" (--k3s)") {

@@ -32,6 +32,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/kube"
 	"github.com/homelab-dev/homelab/pkg/kube/kubetest"
 	"github.com/homelab-dev/homelab/pkg/layout"
+	"github.com/homelab-dev/homelab/pkg/nginx/nginxtest"
 	"github.com/homelab-dev/homelab/pkg/record"
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
@@ -54,7 +55,6 @@ type Machine struct {
 
 	t      *testing.T
 	k3sURL string
-	nginx  string
 
 	mu       sync.Mutex
 	k3sUp    bool
@@ -83,7 +83,7 @@ func (m *Machine) StartKubelet() {
 func NewMachineWithoutKubelet(t *testing.T) *Machine {
 	t.Helper()
 	m := &Machine{t: t, Host: hosttest.New(t), Kube: kubetest.Client(t), units: map[string]bool{}}
-	m.nginx = testutil.NeedProgram(t, "nginx", "/usr/sbin/nginx")
+	testutil.NeedProgram(t, "nginx", "/usr/sbin/nginx") // before anything runs: nginx -t is the real one
 	m.Namespace = kubetest.Namespace(t, m.Kube)
 
 	m.Write("/etc/os-release", "PRETTY_NAME=\"Ubuntu 24.04.3 LTS\"\nID=ubuntu\nID_LIKE=debian\n", 0o644)
@@ -207,7 +207,7 @@ func (m *Machine) ExpectMachine() {
 		}
 		return []byte("\n"), nil
 	}).AnyTimes()
-	h.Expect("nginx", "-t").Do(m.nginxTest).AnyTimes()
+	h.Expect("nginx", "-t").DoContext(m.nginxTest).AnyTimes()
 	h.ExpectFunc("apt-get install certbot", func(c host.Cmd) bool {
 		return c.Name == "apt-get" && c.Args[0] == "install" && c.Args[len(c.Args)-1] == "certbot"
 	}).Do(func(host.Cmd) ([]byte, error) {
@@ -257,32 +257,26 @@ func (m *Machine) unitState(unit, yes, no string, code int) ([]byte, error) {
 }
 
 // nginxTest runs the real `nginx -t` over the site init wrote under root.
-func (m *Machine) nginxTest(host.Cmd) ([]byte, error) {
+func (m *Machine) nginxTest(ctx context.Context, _ host.Cmd) ([]byte, error) {
 	m.mu.Lock()
 	bad := m.nginxBad
 	m.mu.Unlock()
-	dir := m.t.TempDir()
-	data, err := os.ReadFile(m.Host.Path(layout.NginxSiteLink))
+	sandbox := nginxtest.New(m.t)
+	if bad {
+		sandbox.Configure([]byte("server { listen 80 }\n"))
+		return sandbox.Test(ctx)
+	}
+	site, err := os.ReadFile(m.Host.Path(layout.NginxSiteLink))
 	if err != nil {
 		return nil, err
 	}
 	// Certificates live at absolute host paths; here they are under root.
-	site := filepath.Join(dir, "site.conf")
-	os.WriteFile(site, []byte(strings.ReplaceAll(string(data), " /etc/letsencrypt/", " "+m.Host.Path("/etc/letsencrypt")+"/")), 0o644)
-	if bad {
-		site = filepath.Join(dir, "broken.conf")
-		os.WriteFile(site, []byte("server { listen 80 }\n"), 0o644)
+	var certs []string
+	if strings.Contains(string(site), " /etc/letsencrypt/") {
+		certs = []string{" /etc/letsencrypt/", " " + m.Host.Path("/etc/letsencrypt") + "/"}
 	}
-	conf := fmt.Sprintf("pid %[1]s/nginx.pid;\nerror_log %[1]s/error.log;\nevents {}\nhttp {\n  access_log off;\n  include %[2]s;\n}\n", dir, site)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	out, err := exec.Command(m.nginx, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath).CombinedOutput()
-	if err != nil {
-		return out, hosttest.Exit(1)
-	}
-	return out, nil
+	sandbox.Configure(site, certs...)
+	return sandbox.Test(ctx)
 }
 
 // Init runs homelab init on the box with its configuration and k3s server.
@@ -375,19 +369,22 @@ func (m *Machine) ExpectUninstall() {
 	})
 	h.Expect("systemctl", "daemon-reload")
 	// nginx -t over what is enabled now: homelab's site is gone.
-	h.Expect("nginx", "-t").Do(func(host.Cmd) ([]byte, error) {
-		dir := m.t.TempDir()
-		conf := fmt.Sprintf("pid %[1]s/nginx.pid;\nerror_log %[1]s/error.log;\nevents {}\nhttp {\n  access_log off;\n  include %[2]s/*;\n}\n",
-			dir, m.Host.Path("/etc/nginx/sites-enabled"))
-		confPath := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	h.Expect("nginx", "-t").DoContext(func(ctx context.Context, _ host.Cmd) ([]byte, error) {
+		enabled, err := filepath.Glob(m.Host.Path("/etc/nginx/sites-enabled/*"))
+		if err != nil {
 			return nil, err
 		}
-		out, err := exec.Command(m.nginx, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath).CombinedOutput()
-		if err != nil {
-			return out, hosttest.Exit(1)
+		var sites []byte
+		for _, p := range enabled {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			sites = append(append(sites, data...), '\n')
 		}
-		return out, nil
+		sandbox := nginxtest.New(m.t)
+		sandbox.Configure(sites)
+		return sandbox.Test(ctx)
 	})
 	h.Expect("systemctl", "try-reload-or-restart", "nginx")
 }

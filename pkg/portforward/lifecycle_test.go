@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/homelab-dev/homelab/pkg/portforward"
 	"github.com/homelab-dev/homelab/pkg/portforward/portforwardtest"
+	"github.com/homelab-dev/homelab/pkg/testutil"
 	_ "github.com/homelab-dev/homelab/pkg/testutil" // defines -update for every test package
 )
 
@@ -55,33 +55,16 @@ type run struct {
 	t        *testing.T
 	notifier *portforwardtest.Notifier
 	kubelet  *portforwardtest.Kubelet
-	logs     *syncBuffer
+	logs     *testutil.SyncBuffer
 	ready    chan []string
 	done     chan error
 	cancel   context.CancelFunc
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // start runs the forwarder with fast timings; cfg fields already set win.
 func start(t *testing.T, cfg portforward.Config, k *portforwardtest.Kubelet) *run {
 	t.Helper()
-	r := &run{t: t, notifier: &portforwardtest.Notifier{}, kubelet: k, logs: &syncBuffer{},
+	r := &run{t: t, notifier: &portforwardtest.Notifier{}, kubelet: k, logs: &testutil.SyncBuffer{},
 		ready: make(chan []string, 1), done: make(chan error, 1)}
 	if cfg.Address == "" {
 		cfg.Address = "127.0.0.1"

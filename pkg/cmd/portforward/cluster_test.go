@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,23 +25,6 @@ import (
 	"github.com/homelab-dev/homelab/pkg/testutil"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestAgainstTheCluster runs the command as the unit does, against the real
 // API server, with the kubelet stand-in and a recorded systemd.
 func TestAgainstTheCluster(t *testing.T) {
@@ -56,7 +38,7 @@ func TestAgainstTheCluster(t *testing.T) {
 	defer srv.Close()
 	kubelet := portforwardtest.NewKubelet(strings.TrimPrefix(srv.URL, "http://"))
 	notifier := &portforwardtest.Notifier{}
-	stderr := &syncBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	ios := &iostreams.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: stderr}
 
 	f := cmdutil.New(ios, "test")
@@ -127,7 +109,7 @@ func TestAgainstTheCluster(t *testing.T) {
 }
 
 func TestUnreachableClusterExits1WithALogLine(t *testing.T) {
-	ios := &iostreams.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: &syncBuffer{}}
+	ios := &iostreams.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: &testutil.SyncBuffer{}}
 	cmd := NewCmdPortForward(cmdutil.New(ios, "test"), func(ctx context.Context, o *Options) error {
 		o.Connect = func(string) (*kube.Client, error) {
 			return nil, errors.New("read kubeconfig /etc/rancher/k3s/k3s.yaml: no such file")
@@ -139,7 +121,7 @@ func TestUnreachableClusterExits1WithALogLine(t *testing.T) {
 	if cmdutil.ExitCode(err) != cmdutil.ExitError {
 		t.Fatalf("exit %d, want 1", cmdutil.ExitCode(err))
 	}
-	if logs := ios.ErrOut.(*syncBuffer).String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "no such file") {
+	if logs := ios.ErrOut.(*testutil.SyncBuffer).String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "no such file") {
 		t.Errorf("logged %q", logs)
 	}
 }

@@ -66,21 +66,16 @@ func (c *Client) WaitDeleted(ctx context.Context, refs []Ref, timeout time.Durat
 	remaining := ""
 	err := c.pollFor(ctx, timeout, func(ctx context.Context) (bool, error) {
 		for _, ref := range refs {
-			ri, namespaced, err := c.resource(ref.GVK)
+			presence, err := c.Lookup(ctx, ref)
 			if err != nil {
-				continue // the kind is gone, and so are its objects
-			}
-			if namespaced {
-				_, err = ri.Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			} else {
-				_, err = ri.Get(ctx, ref.Name, metav1.GetOptions{})
-			}
-			if err == nil {
-				remaining = ref.String()
+				// While CRDs go, discovery and reads can fail for a moment:
+				// keep waiting, and say why if the time runs out.
+				remaining = fmt.Sprintf("%s (%v)", ref, err)
 				return false, nil
 			}
-			if !apierrors.IsNotFound(err) {
-				return false, err
+			if presence != Absent {
+				remaining = ref.String()
+				return false, nil
 			}
 		}
 		return true, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/record"
+	"github.com/homelab-dev/homelab/pkg/systemd"
 )
 
 // Binary is where Debian's nginx package puts Nginx.
@@ -121,7 +122,7 @@ func remove(ctx context.Context, h host.Host, it record.Item) error {
 				return errors.New(msg)
 			}
 			// Reload only a running Nginx: uninstall starts nothing.
-			if _, err := h.Run(ctx, host.Cmd{Name: "systemctl", Args: []string{"try-reload-or-restart", "nginx"}}); err != nil {
+			if err := systemd.Systemctl(ctx, h, "try-reload-or-restart", "nginx"); err != nil {
 				return fmt.Errorf("reload nginx: %w", err)
 			}
 		}

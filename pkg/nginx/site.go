@@ -16,6 +16,7 @@ import (
 
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/plan"
+	"github.com/homelab-dev/homelab/pkg/systemd"
 )
 
 // Site is the site file, its sites-enabled link, and where the digest of the
@@ -89,7 +90,7 @@ func apply(ctx context.Context, h host.Host, s Site) error {
 		}
 		return errors.New(msg)
 	}
-	if _, err := h.Run(ctx, host.Cmd{Name: "systemctl", Args: []string{"reload-or-restart", "nginx"}}); err != nil {
+	if err := systemd.Systemctl(ctx, h, "reload-or-restart", "nginx"); err != nil {
 		return fmt.Errorf("reload nginx: %w", err)
 	}
 	_, err = h.WriteFile(s.Stamp, []byte(digest(s.Data)+"\n"), 0o644)

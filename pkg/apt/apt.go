@@ -52,8 +52,25 @@ func Install(ctx context.Context, h host.Host, p Package) error {
 	return err
 }
 
-// Watch records p when the step it wraps installed it.
-func Watch(h host.Host, p Package) record.Watch { return record.AptPackageWatch(h, p.Name, p.Binary) }
+// Watch records p when the step it wraps installed it: its binary was
+// missing before and is there after.
+func Watch(h host.Host, p Package) record.Watch {
+	return func(ctx context.Context, rec *record.Record) (record.After, error) {
+		it := record.Item{Kind: record.AptPackage, Name: p.Name}
+		if rec.Has(it) {
+			return record.Nothing, nil
+		}
+		if had, err := record.Exists(h, p.Binary); err != nil || had {
+			return record.Nothing, err
+		}
+		return func(context.Context, error) ([]record.Item, error) {
+			if ok, err := record.Exists(h, p.Binary); err != nil || !ok {
+				return nil, err
+			}
+			return []record.Item{it}, nil
+		}, nil
+	}
+}
 
 // RemoveStep removes a package homelab installed (and the dependencies it
 // pulled in); its configuration files stay, as apt-get remove leaves them.

@@ -70,7 +70,7 @@ func Plan(cfg *config.Config, src images.Source, d Deps) plan.Plan {
 	}
 	rec := &record.Recorder{Host: d.Host}
 	rel := rec.Wrap(releaseStep(cfg, d, func() *Build { return build }),
-		record.HelmReleaseWatch(d.Helm, cfg.App.Namespace, ReleaseName(cfg)))
+		helm.ReleaseWatch(d.Helm, cfg.App.Namespace, ReleaseName(cfg)))
 	return plan.Plan{Name: "deploy-app",
 		Needs: []plan.Need{apiServerNeed(cfg, d), containerdNeed(d, name, nameErr)},
 		Steps: []plan.Step{imp, rel, pruneStep(cfg, d, name)}}

@@ -1,6 +1,8 @@
 // Package helm installs and upgrades charts with the Helm v3 SDK: pinned
 // versions, idempotent (an unchanged release is left alone without a single
 // write), CRDs applied server-side first, failed changes rolled back.
+// ReleaseWatch records a release homelab installed (and the CRDs it
+// created); UninstallStep takes it back.
 package helm
 
 import (

@@ -8,7 +8,9 @@
 // download of release assets with the Installer's *http.Client.
 //
 // Waiting for the node to become Ready after the service starts is the
-// cluster engine's job (pkg/kube), not this package's.
+// cluster engine's job (pkg/kube), not this package's. Watch and LinkWatch
+// record what homelab installed; the removal steps in remove.go take it
+// back.
 package k3s
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/metadata"
 )
 
 // The verbs homelab's packages need from the cluster. Errors from the API
@@ -99,4 +101,30 @@ func (c *Client) UpdateSecret(ctx context.Context, s *corev1.Secret) error {
 func (c *Client) CanReadReleases(ctx context.Context, namespace string) error {
 	_, err := c.typed.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm", Limit: 1})
 	return err
+}
+
+// CRDNames lists every CustomResourceDefinition, and those whose fields
+// homelab manages (it applies chart CRDs server-side as FieldManager), both
+// sorted. It reads metadata only: CRD schemas are large.
+func (c *Client) CRDNames(ctx context.Context) (all, ours []string, err error) {
+	mc, err := metadata.NewForConfig(c.RESTConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := mc.Resource(CRDResource).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list CRDs: %w", err)
+	}
+	for _, crd := range list.Items {
+		all = append(all, crd.Name)
+		for _, mf := range crd.ManagedFields {
+			if mf.Manager == FieldManager {
+				ours = append(ours, crd.Name)
+				break
+			}
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(ours)
+	return all, ours, nil
 }

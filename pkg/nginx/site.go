@@ -1,6 +1,8 @@
 // Package nginx installs homelab's Nginx site safely: the new site is tested
 // with `nginx -t` before a reload, and the previous one is put back if the
-// test fails, so Nginx keeps serving what it served.
+// test fails, so Nginx keeps serving what it served. It owns the site's
+// whole life: Step installs it, SiteWatch records it, RemoveStep takes it
+// back on uninstall the same careful way.
 package nginx
 
 import (

@@ -29,6 +29,14 @@
 //	}
 //
 // Items are in the order homelab created them; uninstall goes backwards.
+//
+// The record holds the list, the Recorder that wraps install steps with
+// Watches, and what every kind of item shares: plain files (FileWatch,
+// UndoFile), files that replace one the user had (BeforeWrite), cluster
+// objects homelab creates (NamespaceWatch, SecretWatch) and which items
+// uninstall may trust. Each other kind's watch lives with its install and
+// removal steps: nginx.SiteWatch, systemd.UnitWatch, k3s.Watch and
+// k3s.LinkWatch, apt.Watch, helm.ReleaseWatch, certbot.Watches.
 package record
 
 import (

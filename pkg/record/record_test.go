@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-dev/homelab/pkg/apt"
 	"github.com/homelab-dev/homelab/pkg/host/hosttest"
 	"github.com/homelab-dev/homelab/pkg/layout"
 	"github.com/homelab-dev/homelab/pkg/plan"
@@ -97,7 +98,7 @@ func TestAFailedStepRecordsWhatItLeftAndKeepsItsError(t *testing.T) {
 			return errors.Join(err, boom)
 		},
 	}
-	err := run(t, rec.Wrap(s, record.FileWatch(h, "/etc/half.conf"), record.AptPackageWatch(h, "nginx", "/usr/sbin/nginx")))
+	err := run(t, rec.Wrap(s, record.FileWatch(h, "/etc/half.conf"), apt.Watch(h, apt.Package{Name: "nginx", Binary: "/usr/sbin/nginx"})))
 	if !errors.Is(err, boom) {
 		t.Fatalf("err %v", err)
 	}

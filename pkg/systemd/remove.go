@@ -3,11 +3,18 @@ package systemd
 import (
 	"context"
 	"fmt"
+	"path"
 
 	"github.com/homelab-dev/homelab/pkg/host"
 	"github.com/homelab-dev/homelab/pkg/plan"
 	"github.com/homelab-dev/homelab/pkg/record"
 )
+
+// UnitWatch records the unit file the step it wraps (UnitStep) writes at p:
+// created, or modified with its original kept (record.BeforeWrite).
+func UnitWatch(h host.Host, p string) record.Watch {
+	return record.PathWatch(h, record.Item{Kind: record.SystemdUnit, Path: p, Name: path.Base(p)})
+}
 
 // RemoveUnitStep takes back what UnitStep did, as the record item it left
 // says: a unit homelab created is disabled, stopped and removed; a unit it

@@ -1,5 +1,6 @@
 // Package systemd installs a unit file and keeps the unit enabled and running,
-// through `systemctl` on the host seam.
+// through `systemctl` on the host seam; UnitWatch records the unit and
+// RemoveUnitStep takes it back on uninstall.
 package systemd
 
 import (

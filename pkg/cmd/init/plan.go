@@ -76,7 +76,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	}
 	// The binary step comes first: homelab installed k3s only if it put the
 	// binary where there was none.
-	k3sSteps[0] = rec.Wrap(k3sSteps[0], record.K3sWatch(h, k3s.BinaryPath, k3s.UnitPath, cfg.K3s.Version))
+	k3sSteps[0] = rec.Wrap(k3sSteps[0], k3s.Watch(h, cfg.K3s.Version))
 	m := cfg.Monitoring
 	steps := []plan.Step{preflight(h, d.IsRoot, d.DryRun), k3s.SanityStep(h),
 		rec.Wrap(selfinstall.Step(h, d.Self), record.FileWatch(h, d.Self.Target()), record.FileWatch(h, selfinstall.StampPath)),
@@ -84,7 +84,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	steps = append(steps, k3sSteps...)
 	var links []record.Watch
 	for _, name := range k3s.Commands {
-		links = append(links, record.K3sLinkWatch(h, k3s.CommandLink(name)))
+		links = append(links, k3s.LinkWatch(h, k3s.CommandLink(name)))
 	}
 	steps = append(steps,
 		rec.Wrap(k3s.CommandLinksStep(h), links...),
@@ -101,20 +101,22 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 		file(files.StackValues),
 		rec.Wrap(helm.Step("kube-prometheus-stack", d.Helm, release(m.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.StackChart, Name: "kube-prometheus-stack", Version: m.ChartVersion},
-			files.StackValues.Data, d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Release)),
+			files.StackValues.Data, d.Timeout)), helm.ReleaseWatch(d.Helm, m.Namespace, m.Release)),
 		file(files.BlackboxValues),
 		rec.Wrap(helm.Step("blackbox exporter", d.Helm, release(m.Blackbox.Release, m.Namespace,
 			helm.Source{RepoURL: m.ChartRepo, Archive: d.BlackboxChart, Name: "prometheus-blackbox-exporter", Version: m.Blackbox.ChartVersion},
-			files.BlackboxValues.Data, d.Timeout)), record.HelmReleaseWatch(d.Helm, m.Namespace, m.Blackbox.Release)),
+			files.BlackboxValues.Data, d.Timeout)), helm.ReleaseWatch(d.Helm, m.Namespace, m.Blackbox.Release)),
 		rec.Wrap(systemd.UnitStep("Grafana port-forward", h, files.PortForwardUnit.Path, files.PortForwardUnit.Data),
-			record.UnitWatch(h, layout.PortForwardUnit)),
+			systemd.UnitWatch(h, layout.PortForwardUnit)),
 		portforward.WorkingStep(h, layout.PortForwardUnit, d.Timeout),
 	)
 	tls, err := tlsSteps(h, cfg, r)
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	siteWatch := record.NginxSiteWatch(h, layout.NginxSite, layout.NginxSiteLink, layout.NginxSiteTarget, layout.NginxStamp)
+	site := nginx.Site{Path: files.NginxSite.Path, Data: files.NginxSite.Data, Link: files.NginxSiteLink.Path,
+		LinkTarget: files.NginxSiteLink.Link, Stamp: layout.NginxStamp}
+	siteWatch := nginx.SiteWatch(h, site)
 	for i := range tls {
 		// certbot mode: an HTTP site for the first certificate (the same
 		// site file: its first write decides whether homelab created it),
@@ -123,8 +125,7 @@ func Plan(cfg *config.Config, r *render.Renderer, d Deps) (plan.Plan, error) {
 	}
 	steps = append(steps, tls...)
 	steps = append(steps,
-		rec.Wrap(nginx.Step(h, nginx.Site{Path: files.NginxSite.Path, Data: files.NginxSite.Data, Link: files.NginxSiteLink.Path,
-			LinkTarget: files.NginxSiteLink.Link, Stamp: layout.NginxStamp}), siteWatch),
+		rec.Wrap(nginx.Step(h, site), siteWatch),
 		file(files.EffectiveConfig),
 	)
 	return plan.Plan{Name: "init", Steps: steps}, nil

@@ -7,9 +7,7 @@ package certbot
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/homelab-dev/homelab/pkg/apt"
 	"github.com/homelab-dev/homelab/pkg/host"
@@ -29,11 +27,7 @@ var renewHook = []byte("#!/bin/sh\n# Installed by homelab: load renewed certific
 
 // HaveCert reports whether Let's Encrypt's certificate for domain is there.
 func HaveCert(h host.Host, domain string) (bool, error) {
-	_, err := h.Lstat(layout.LetsEncryptCert(domain))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
+	return record.Exists(h, layout.LetsEncryptCert(domain))
 }
 
 // Watches record what Step creates: certbot's package, the ACME marker and

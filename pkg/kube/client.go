@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,6 +32,7 @@ type Client struct {
 	rest    *rest.Config
 	typed   kubernetes.Interface
 	dynamic dynamic.Interface
+	meta    metadata.Interface // lists without the objects' bodies (CRDNames)
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 	// Poll is how often waits look again; 500ms when zero.
 	Poll time.Duration
@@ -64,12 +66,16 @@ func New(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{
-		rest: cfg, typed: typed, dynamic: dyn,
+		rest: cfg, typed: typed, dynamic: dyn, meta: meta,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 	}, nil
 }

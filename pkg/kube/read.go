@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
-	"k8s.io/client-go/metadata"
 )
 
 // The verbs homelab's packages need from the cluster. Errors from the API
@@ -107,11 +106,7 @@ func (c *Client) CanReadReleases(ctx context.Context, namespace string) error {
 // homelab manages (it applies chart CRDs server-side as FieldManager), both
 // sorted. It reads metadata only: CRD schemas are large.
 func (c *Client) CRDNames(ctx context.Context) (all, ours []string, err error) {
-	mc, err := metadata.NewForConfig(c.RESTConfig())
-	if err != nil {
-		return nil, nil, err
-	}
-	list, err := mc.Resource(CRDResource).List(ctx, metav1.ListOptions{})
+	list, err := c.meta.Resource(CRDResource).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list CRDs: %w", err)
 	}

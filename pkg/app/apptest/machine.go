@@ -229,8 +229,6 @@ func (m *Machine) certbot(c host.Cmd) ([]byte, error) {
 	if _, err := os.Stat(m.Host.Path(layout.ACMEWebroot + "/.well-known/acme-challenge")); err != nil {
 		return []byte("webroot missing"), hosttest.Exit(1)
 	}
-	dir := m.Host.Path("/etc/letsencrypt/live/blog.example.com")
-	os.MkdirAll(dir, 0o755)
 	cert, key := SelfSigned(m.t, "blog.example.com")
 	m.Write("/etc/letsencrypt/live/blog.example.com/fullchain.pem", cert, 0o644)
 	m.Write("/etc/letsencrypt/live/blog.example.com/privkey.pem", key, 0o600)

@@ -68,19 +68,20 @@ func Plan(rec *record.Record, d Deps, c Choices) plan.Plan {
 		return b.idx - a.idx // newest first
 	})
 	p := plan.Plan{Name: "uninstall"}
-	var kept []record.Item
+	var keptAt []entry
 	for _, e := range entries {
 		s, keep := itemStep(e.item, d, c)
 		p.Steps = append(p.Steps, s)
 		if keep {
-			kept = append(kept, e.item)
+			keptAt = append(keptAt, e)
 		}
 	}
 	// Kept items stay in the record in their original order.
-	slices.SortStableFunc(kept, func(a, b record.Item) int {
-		return slices.IndexFunc(rec.Items, func(i record.Item) bool { return i.Key() == a.Key() }) -
-			slices.IndexFunc(rec.Items, func(i record.Item) bool { return i.Key() == b.Key() })
-	})
+	slices.SortFunc(keptAt, func(a, b entry) int { return a.idx - b.idx })
+	kept := make([]record.Item, len(keptAt))
+	for i, e := range keptAt {
+		kept[i] = e.item
+	}
 	p.Steps = append(p.Steps, recordStep(d.Host, kept))
 	return p
 }
